@@ -1,0 +1,30 @@
+"""Error types. Every misuse raises a subclass of ``GpuadError`` that also derives
+from the matching built-in, so ``except ValueError`` keeps working for callers."""
+
+
+class GpuadError(Exception):
+    """Base class of every error gpuad raises on misuse."""
+
+
+class GpuadTypeError(GpuadError, TypeError):
+    pass
+
+
+class GpuadValueError(GpuadError, ValueError):
+    pass
+
+
+class GpuadRuntimeError(GpuadError, RuntimeError):
+    pass
+
+
+class GpuadIndexError(GpuadError, IndexError):
+    pass
+
+
+class DeviceUnavailableError(GpuadRuntimeError):
+    """A device gpuad knows about that cannot be used on this machine."""
+
+
+class TracerBoolConversionError(GpuadTypeError):
+    """Python control flow asked for the concrete value of a traced tensor."""
