@@ -1,0 +1,41 @@
+"""gpuad: GPU-targeted automatic differentiation with torch.func semantics.
+
+>>> import gpuad as ad
+>>> J = ad.vmap(ad.jacfwd(ad.sin))(ad.ones(8, 3))
+>>> J.shape
+(8, 3, 3)
+"""
+from .errors import (GpuadError, GpuadTypeError, GpuadValueError, GpuadRuntimeError,
+                     GpuadIndexError, DeviceUnavailableError, TracerBoolConversionError)
+from .dtypes import (float32, float64, complex64, complex128, int32, int64, bool_)
+from .backends import devices, get_default_device, set_default_device
+from .tensor import Tensor, Tracer
+from .core import no_grad, enable_grad
+from .launches import count_launches
+from .ops.creation import (tensor, asarray, zeros, ones, full, empty, zeros_like, ones_like,
+                           full_like, empty_like, eye, arange, linspace)
+from .ops.random import manual_seed, rand, randn, rand_like, randn_like
+from .ops.pointwise import (sin, cos, tan, asin, acos, atan, atan2, sinh, cosh, tanh, asinh,
+                            acosh, atanh, exp, exp2, expm1, log, log2, log10, log1p, sqrt,
+                            square, reciprocal, abs, sign, sigmoid, pow, maximum, minimum,
+                            where, clip, erf, add, subtract, multiply, divide, negative,
+                            equal, not_equal, less, less_equal, greater, greater_equal,
+                            logical_and, logical_or, logical_not, astype, stop_gradient,
+                            conj, arcsin, arccos, arctan, arctan2, absolute)
+from .ops.reductions import (sum, mean, prod, max, min, var, std, logsumexp, cumsum, any, all,
+                             amax, amin)
+from .ops.shape import (reshape, transpose, permute_dims, expand_dims, squeeze, broadcast_to,
+                        broadcast_arrays, concat, concatenate, stack, flip, tile, moveaxis,
+                        swapaxes, matrix_transpose, ravel)
+from .ops.indexing import take
+from .ops.linalg import (matmul, vecdot, outer, tensordot, einsum, diag, diagonal, trace)
+from . import linalg
+from .transforms import jvp, vjp, grad, grad_and_value, jacfwd, jacrev, hessian, vmap
+from .custom import custom_jvp, custom_vjp
+from .pytree import tree_flatten, tree_unflatten, tree_map
+from .tensor import _add_unary_methods as _aum
+
+_aum()
+del _aum
+
+__version__ = "0.1.0"

@@ -1,0 +1,155 @@
+"""The ``cudasim`` backend: NumPy storage, gpuad's CUDA kernels run in Numba's CUDA simulator.
+
+It exists so that machines without a GPU still exercise the GPU code path: kernel
+selection, launch configuration, grids and the kernel bodies themselves are the ones the
+``cuda`` backend runs (see ``gpuad.kernels``), only executed thread by thread in Python.
+The simulator is slow (about a second per 256-thread block with barriers), so it uses
+small blocks (``GPUAD_CUDASIM_BLOCK``, default 32) and is meant for tiny shapes.
+
+:class:`KernelBackend` holds everything the two GPU backends share; ``cuda`` subclasses it.
+"""
+from __future__ import annotations
+
+import ast
+import importlib.util
+
+import numpy as np
+
+from .base import Backend
+
+
+class KernelBackend(Backend):
+    """Dispatch pointwise, reduction and small linalg primitives to ``gpuad.kernels``."""
+
+    target = "?"
+
+    # -- kernels ------------------------------------------------------------------
+    def elementwise(self, name, expr, arrays, out_dtype):
+        from gpuad import kernels
+        if expr is None:
+            raise NotImplementedError(f"{self.name} backend: primitive {name!r} has no kernel "
+                                      f"expression")
+        arrays = [self.xp.asarray(a) for a in arrays]
+        try:
+            return kernels.run_elementwise(expr, arrays, out_dtype, self.target)
+        except kernels.UnsupportedDtype:
+            # Fallback: complex, float16 and other dtypes the Numba kernels do not compile
+            # (math.* has no complex overloads) are evaluated with the array module's own
+            # functions on the same device; counted in kernels.stats.fallbacks.
+            kernels.stats.fallbacks["elementwise"] += 1
+            out = _xp_eval(expr, arrays, self.xp)
+            return self.xp.asarray(out).astype(out_dtype, copy=False)
+
+    def reduce(self, name, x, axes, keepdims):
+        from gpuad import kernels
+        x = self.xp.asarray(x)
+        try:
+            return kernels.run_reduce(name, x, axes, keepdims, self.target)
+        except kernels.UnsupportedDtype:
+            # Fallback: bool, small-int and complex reductions (sum of a mask, any/all
+            # patterns) go to the array module on the same device.
+            kernels.stats.fallbacks["reduce"] += 1
+            fn = getattr(self.xp, {"max": "max", "min": "min"}.get(name, name))
+            return self.xp.asarray(fn(x, axis=axes, keepdims=keepdims))
+
+    def small_linalg(self, name, *arrays):
+        from gpuad import kernels
+        run = {"det": kernels.run_det, "inv": kernels.run_inv, "solve": kernels.run_solve}
+        if name not in run:
+            from gpuad.errors import GpuadValueError
+            raise GpuadValueError(f"{self.name} backend: small_linalg name must be one of "
+                                  f"'det', 'inv', 'solve', got {name!r}")
+        arrays = [self.xp.asarray(a) for a in arrays]
+        try:
+            return run[name](*arrays, target=self.target)
+        except kernels.UnsupportedDtype:
+            # Fallback: complex matrices use the array module's linalg on the same device.
+            kernels.stats.fallbacks[name] += 1
+            if name == "solve":
+                a, b = arrays
+                if b.ndim == 1:
+                    return self.xp.linalg.solve(a, b[..., None])[..., 0] if a.ndim > 2 \
+                        else self.xp.linalg.solve(a, b)
+                return self.xp.linalg.solve(a, b)
+            return getattr(self.xp.linalg, name)(arrays[0])
+
+
+class CudaSimBackend(KernelBackend):
+    name = "cudasim"
+    xp = np
+    target = "cudasim"
+
+    @classmethod
+    def unavailable_reason(cls):
+        try:
+            if importlib.util.find_spec("numba") is None:
+                return "Numba is not installed (pip install gpuad[cudasim])"
+            from numba.cuda import simulator  # noqa: F401
+        except Exception as e:  # ImportError, or numba-cuda built for another Numba
+            return (f"numba-cuda's CUDA simulator cannot be imported ({type(e).__name__}: {e}); "
+                    f"pip install gpuad[cudasim]")
+        return None
+
+    def to_numpy(self, arr):
+        return np.asarray(arr)
+
+    def is_native(self, arr):
+        return isinstance(arr, np.ndarray)
+
+
+# -- array-module evaluation of a kernel expression (the dtype fallback) --------------------
+
+_MATH_NAMES = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "atan2": "arctan2",
+               "asinh": "arcsinh", "acosh": "arccosh", "atanh": "arctanh", "pow": "power",
+               "fabs": "abs"}
+
+
+class _XpMath:
+    def __init__(self, xp):
+        self._xp = xp
+
+    def erf(self, x):
+        if self._xp is np:
+            from .cpu_special import erf
+            return erf(x)
+        from cupyx.scipy.special import erf
+        return erf(x)
+
+    def __getattr__(self, name):
+        if name in ("pi", "e", "inf", "nan", "tau"):
+            import math
+            return getattr(math, name)
+        return getattr(self._xp, _MATH_NAMES.get(name, name))
+
+
+class _Vectorize(ast.NodeTransformer):
+    # Scalar Python -> array expressions: conditionals become where, and/or/not the
+    # logical ufuncs, min/max the elementwise minimum/maximum.
+    def visit_IfExp(self, node):
+        self.generic_visit(node)
+        return ast.Call(ast.Attribute(ast.Name("xp", ast.Load()), "where", ast.Load()),
+                        [node.test, node.body, node.orelse], [])
+
+    def visit_BoolOp(self, node):
+        self.generic_visit(node)
+        fn = "logical_and" if isinstance(node.op, ast.And) else "logical_or"
+        out = node.values[0]
+        for v in node.values[1:]:
+            out = ast.Call(ast.Attribute(ast.Name("xp", ast.Load()), fn, ast.Load()), [out, v], [])
+        return out
+
+    def visit_UnaryOp(self, node):
+        self.generic_visit(node)
+        if isinstance(node.op, ast.Not):
+            return ast.Call(ast.Attribute(ast.Name("xp", ast.Load()), "logical_not", ast.Load()),
+                            [node.operand], [])
+        return node
+
+
+def _xp_eval(expr, arrays, xp):
+    tree = ast.fix_missing_locations(_Vectorize().visit(ast.parse(expr, mode="eval")))
+    env = {"xp": xp, "math": _XpMath(xp), "abs": xp.abs, "min": xp.minimum,
+           "max": xp.maximum}
+    env.update({f"a{j}": a for j, a in enumerate(arrays)})
+    with np.errstate(all="ignore"):
+        return eval(compile(tree, "<gpuad-expr>", "eval"), env)

@@ -1,0 +1,39 @@
+"""Evaluating a primitive on concrete tensors, and recording the eager tape."""
+from __future__ import annotations
+
+from . import core, launches
+from .backends import get_backend
+from .errors import GpuadValueError
+from .tensor import Tensor
+
+
+def eval_prim(prim, args, params):
+    device = None
+    for a in args:
+        d = a._device
+        if device is None:
+            device = d
+        elif d != device:
+            raise GpuadValueError(
+                f"{prim.name}: all tensor arguments must be on one device, got {device!r} and {d!r}; "
+                "move them with Tensor.to(device)")
+    backend = get_backend(device)
+    out = prim.impl(backend, *[a._data for a in args], **params)
+    if prim.kernel:
+        launches.record(prim.name)
+    t = Tensor._make(out, device)
+    if core._state.nograd_level < 0 and prim.differentiable:
+        for i, a in enumerate(args):
+            if a._requires_grad and i not in prim.nondiff_args:
+                _record(prim, args, params, t)
+                break
+    return t
+
+
+def _record(prim, args, params, out):
+    from .tape import Node
+
+    parents = [a._node if (a._requires_grad and i not in prim.nondiff_args) else None
+               for i, a in enumerate(args)]
+    out._node = Node(prim, args, params, out, parents)
+    out._requires_grad = True

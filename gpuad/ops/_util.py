@@ -1,0 +1,201 @@
+"""Shared helpers for the op modules: argument coercion, dtype promotion, axis
+normalization, and the rule-shape registrars of STYLE.md habit 2."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import core
+from ..backends import get_backend, get_default_device
+from ..errors import GpuadTypeError, GpuadValueError, GpuadIndexError
+from ..tensor import Tensor, TensorBase
+
+
+def is_tensor(x):
+    return isinstance(x, TensorBase)
+
+
+def constant(value, dtype, device):
+    """A concrete tensor holding host ``value`` (no launch: a host-to-device copy)."""
+    be = get_backend(device)
+    return Tensor._make(be.asarray(np.asarray(value, dtype=dtype)), device)
+
+
+def to_tensor(x, fn, arg, device=None, dtype=None):
+    """Turn an op argument into a tensor; Python scalars become 0-d constants."""
+    if isinstance(x, TensorBase):
+        return x
+    from .creation import tensor
+    try:
+        return tensor(x, dtype=dtype, device=device)
+    except (TypeError, ValueError) as e:
+        raise GpuadTypeError(f"{fn}: argument '{arg}' must be a tensor, array or number, got "
+                             f"{type(x).__name__} ({e})") from None
+
+
+def coerce(fn, *args, names=None, floating=False):
+    """Make ``args`` tensors of one device and one dtype (NumPy promotion; Python
+    scalars are weakly typed: they take the tensors' dtype)."""
+    names = names or [f"x{i + 1}" for i in range(len(args))]
+    device = None
+    dtypes = []
+    for a in args:
+        if isinstance(a, TensorBase):
+            if device is None:
+                device = a.device
+            dtypes.append(a.dtype)
+        elif not isinstance(a, (numbers.Number, np.generic)):
+            if hasattr(a, "__cuda_array_interface__") or hasattr(a, "shape"):
+                dtypes.append(np.asarray(a).dtype if not hasattr(a, "__cuda_array_interface__") else a.dtype)
+    if device is None:
+        device = get_default_device()
+    if dtypes:
+        dt = np.result_type(*dtypes)
+        # weak Python scalars: a float with integer tensors gives the default float
+        for a in args:
+            if isinstance(a, bool) or a is None:
+                continue
+            if isinstance(a, (float, np.floating)) and dt.kind in "biu":
+                dt = np.dtype(np.float64)
+            elif isinstance(a, (complex, np.complexfloating)) and dt.kind != "c":
+                dt = np.result_type(dt, np.complex64)
+            elif isinstance(a, numbers.Integral) and dt.kind == "b":
+                dt = np.dtype(np.int64)
+    else:
+        dt = np.result_type(*[np.asarray(a) for a in args])
+        if dt.kind == "f":
+            dt = np.dtype(np.float64)
+    if floating and dt.kind not in "fc":
+        dt = np.dtype(np.float64)
+    out = []
+    for a, name in zip(args, names):
+        if isinstance(a, TensorBase):
+            if a.device != device:
+                raise GpuadValueError(
+                    f"{fn}: all tensor arguments must be on one device, got {device!r} and "
+                    f"{a.device!r} (argument '{name}')")
+            if a.dtype != dt:
+                from .pointwise import astype
+                a = astype(a, dt)
+            out.append(a)
+        else:
+            if a is None:
+                raise GpuadTypeError(f"{fn}: argument '{name}' must be a tensor or number, got None")
+            try:
+                arr = np.asarray(a, dtype=dt)
+            except (TypeError, ValueError):
+                raise GpuadTypeError(f"{fn}: argument '{name}' must be a tensor, array or number, "
+                                     f"got {type(a).__name__}") from None
+            out.append(constant(arr, dt, device))
+    return out
+
+
+def broadcast_shapes(fn, *shapes):
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise GpuadValueError(
+            f"{fn}: shapes {', '.join(str(tuple(s)) for s in shapes)} cannot be broadcast together") from None
+
+
+def norm_axis(axis, ndim, fn, arg="axis"):
+    """Normalize an int / tuple / None axis argument to a sorted tuple of ints."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (numbers.Integral,)) and not isinstance(axis, bool):
+        axis = (int(axis),)
+    elif isinstance(axis, (tuple, list)):
+        axis = tuple(axis)
+    else:
+        raise GpuadTypeError(f"{fn}: argument '{arg}' must be None, an int or a tuple of ints, got {axis!r}")
+    out = []
+    for a in axis:
+        if isinstance(a, bool) or not isinstance(a, numbers.Integral):
+            raise GpuadTypeError(f"{fn}: argument '{arg}' must contain ints, got {a!r}")
+        if not -ndim <= a < max(ndim, 1) or (ndim == 0 and a not in (0, -1)):
+            raise GpuadIndexError(
+                f"{fn}: argument '{arg}' {a} is out of range for a tensor with {ndim} dims")
+        a = int(a) % ndim if ndim else 0
+        if a in out:
+            raise GpuadValueError(f"{fn}: argument '{arg}' repeats axis {a}")
+        out.append(a)
+    return tuple(sorted(out))
+
+
+def norm_one_axis(axis, ndim, fn, arg="axis"):
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise GpuadTypeError(f"{fn}: argument '{arg}' must be an int, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise GpuadIndexError(f"{fn}: argument '{arg}' {axis} is out of range for a tensor with {ndim} dims")
+    return int(axis) % ndim
+
+
+# -- batching helpers -------------------------------------------------------------------
+def move_bdim_front(v, d):
+    """Physical value with batch dim ``d`` -> same with the batch dim at 0."""
+    if d is None or d == 0:
+        return v
+    from .shape import transpose_p
+    perm = (d,) + tuple(i for i in range(v.ndim) if i != d)
+    return transpose_p.bind(v, perm=perm)
+
+
+def bdim_front_or_broadcast(v, d, size):
+    """Batch dim at 0, materializing it (broadcast) when ``v`` is unbatched."""
+    if d is None:
+        from .shape import broadcast_to_p
+        return broadcast_to_p.bind(v, shape=(size,) + tuple(v.shape))
+    return move_bdim_front(v, d)
+
+
+def batch_size(vals, dims):
+    for v, d in zip(vals, dims):
+        if d is not None:
+            return v.shape[d]
+    raise AssertionError("no batched argument")
+
+
+def batch_elementwise(prim):
+    """Batching rule of an n-ary broadcasting pointwise primitive."""
+    def rule(vals, dims, **params):
+        rank = max((v.ndim - (d is not None)) for v, d in zip(vals, dims))
+        new = []
+        for v, d in zip(vals, dims):
+            if d is None:
+                new.append(v)
+                continue
+            v = move_bdim_front(v, d)
+            lr = v.ndim - 1
+            if lr < rank:
+                from .shape import reshape_p
+                v = reshape_p.bind(v, shape=(v.shape[0],) + (1,) * (rank - lr) + tuple(v.shape[1:]))
+            new.append(v)
+        return prim.bind(*new, **params), 0
+    prim.batch = rule
+    return prim
+
+
+def batch_unary_axes(prim, axis_params):
+    """Batching rule for a one-input primitive whose params name axes of the input."""
+    def rule(vals, dims, **params):
+        (v,), (d,) = vals, dims
+        v = move_bdim_front(v, d)
+        for name in axis_params:
+            ax = params[name]
+            if isinstance(ax, tuple):
+                params[name] = tuple(a + 1 for a in ax)
+            else:
+                params[name] = ax + 1
+        return prim.bind(v, **params), 0
+    prim.batch = rule
+    return prim
+
+
+def zeros_like_val(x):
+    from .creation import zeros
+    return zeros(x.shape, dtype=x.dtype, device=x.device)
+
+
+def instantiate(t, like):
+    return zeros_like_val(like) if t is None else t

@@ -1,0 +1,454 @@
+"""Linear algebra. ``einsum`` (explicit subscripts) is the one contraction
+primitive: matmul, vecdot, outer and tensordot lower to it, so one bilinear JVP,
+one VJP and one batching rule (a fresh subscript letter) cover them all.
+``det``, ``inv`` and ``solve`` are primitives batched over leading dims."""
+from __future__ import annotations
+
+import string
+
+import numpy as np
+
+from ..errors import GpuadValueError
+from ..primitive import Primitive
+from ._util import (bdim_front_or_broadcast, batch_size, broadcast_shapes, coerce,
+                    move_bdim_front, norm_one_axis)
+
+_LETTERS = string.ascii_letters
+
+
+def _einsum_impl(be, *ops, subscripts):
+    return be.xp.einsum(subscripts, *ops, optimize=len(ops) > 2)
+
+
+einsum_p = Primitive("einsum", _einsum_impl)
+
+
+def _parse(subscripts):
+    ins, out = subscripts.split("->")
+    return ins.split(","), out
+
+
+def _einsum_jvp(p, t, subscripts):
+    from .pointwise import add
+    out = einsum_p.bind(*p, subscripts=subscripts)
+    tout = None
+    for i, ti in enumerate(t):
+        if ti is None:
+            continue
+        ops = list(p)
+        ops[i] = ti
+        term = einsum_p.bind(*ops, subscripts=subscripts)
+        tout = term if tout is None else add(tout, term)
+    return out, tout
+
+
+def _einsum_vjp(ct, out, *ops, subscripts):
+    from .shape import broadcast_to, reshape
+    ins, o = _parse(subscripts)
+    res = []
+    for i, x in enumerate(ops):
+        others = [s for j, s in enumerate(ins) if j != i]
+        avail = set(o).union(*others) if others else set(o)
+        keep = "".join(c for c in ins[i] if c in avail)
+        # letters only in operand i were summed out: the cotangent is constant along them
+        sub = ",".join([o] + others) + "->" + keep
+        g = einsum_p.bind(ct, *[x2 for j, x2 in enumerate(ops) if j != i], subscripts=sub)
+        if keep != ins[i]:
+            shape = tuple(x.shape[k] if c in keep else 1 for k, c in enumerate(ins[i]))
+            g = broadcast_to(reshape(g, shape), tuple(x.shape))
+        res.append(g)
+    return tuple(res)
+
+
+def _einsum_batch(vals, dims, subscripts):
+    ins, o = _parse(subscripts)
+    used = set(subscripts)
+    b = next(c for c in _LETTERS if c not in used)
+    new_ops, new_ins = [], []
+    for v, d, s in zip(vals, dims, ins):
+        if d is None:
+            new_ops.append(v)
+            new_ins.append(s)
+        else:
+            new_ops.append(move_bdim_front(v, d))
+            new_ins.append(b + s)
+    return einsum_p.bind(*new_ops, subscripts=",".join(new_ins) + "->" + b + o), 0
+
+
+einsum_p.jvp, einsum_p.vjp, einsum_p.batch = _einsum_jvp, _einsum_vjp, _einsum_batch
+
+
+def _fresh(n, avoid=""):
+    letters = [c for c in _LETTERS if c not in avoid]
+    return "".join(letters[:n])
+
+
+def einsum(subscripts, *operands):
+    """Einstein summation (NumPy's notation, ``...`` included). Repeated letters
+    within one operand take its diagonal."""
+    ops = coerce("einsum", *operands, names=[f"operands[{i}]" for i in range(len(operands))])
+    subscripts = subscripts.replace(" ", "")
+    if "->" in subscripts:
+        ins, out = subscripts.split("->")
+        explicit = True
+    else:
+        ins, out, explicit = subscripts, None, False
+    ins = ins.split(",")
+    if len(ins) != len(ops):
+        raise GpuadValueError(f"einsum: argument 'subscripts' names {len(ins)} operands, got {len(ops)}")
+    # expand ellipses into fresh letters (right-aligned broadcasting of the batch dims)
+    used = set(subscripts)
+    ell_n = 0
+    for s, x in zip(ins, ops):
+        if "..." in s:
+            ell_n = max(ell_n, x.ndim - (len(s) - 3))
+    ell = _fresh(ell_n, used)
+    new_ins = []
+    bshapes = []
+    for i, (s, x) in enumerate(zip(ins, ops)):
+        if "..." in s:
+            k = x.ndim - (len(s) - 3)
+            s = s.replace("...", ell[ell_n - k:])
+        if len(s) != x.ndim:
+            raise GpuadValueError(f"einsum: subscripts {s!r} do not match operand {i} of shape {x.shape}")
+        new_ins.append(s)
+    # size-1 broadcasting of shared letters: broadcast operands explicitly
+    sizes = {}
+    for s, x in zip(new_ins, ops):
+        for c, n in zip(s, x.shape):
+            if n != 1:
+                if sizes.get(c, n) != n:
+                    raise GpuadValueError(f"einsum: size mismatch for subscript {c!r}: {sizes[c]} vs {n}")
+                sizes[c] = n
+    from .shape import broadcast_to
+    ops = [broadcast_to(x, tuple(sizes.get(c, 1) for c in s)) if any(
+        n == 1 and sizes.get(c, 1) != 1 for c, n in zip(s, x.shape)) else x for s, x in zip(new_ins, ops)]
+    if not explicit:
+        counts = {}
+        for s in new_ins:
+            for c in s:
+                counts[c] = counts.get(c, 0) + 1
+        out = ell + "".join(sorted(c for c, n in counts.items() if n == 1 and c not in ell))
+    else:
+        out = out.replace("...", ell)
+    # repeated letters inside one operand: take the diagonal first
+    for i, s in enumerate(new_ins):
+        while len(set(s)) != len(s):
+            c = next(ch for ch in s if s.count(ch) > 1)
+            a1 = s.index(c)
+            a2 = s.index(c, a1 + 1)
+            ops[i] = _diagonal(ops[i], a1, a2)
+            s = s[:a1] + s[a1 + 1:a2] + s[a2 + 1:] + c
+        new_ins[i] = s
+    return einsum_p.bind(*ops, subscripts=",".join(new_ins) + "->" + out)
+
+
+def _diagonal(x, a1, a2):
+    """Diagonal over axes a1 < a2, placed last (gather with two arange indices)."""
+    from .creation import arange
+    from .indexing import ArrayRef, gather_p
+    from .shape import moveaxis
+    y = moveaxis(moveaxis(x, a1, -1), a2 - 1 if a2 > a1 else a2, -1)
+    n = min(y.shape[-1], y.shape[-2])
+    r = arange(n, dtype=np.int64, device=x.device)
+    spec = (slice(None),) * (y.ndim - 2) + (ArrayRef(0), ArrayRef(1))
+    return gather_p.bind(y, r, r, spec=spec)
+
+
+def diagonal(x, offset=0, axis1=-2, axis2=-1):
+    (x,) = coerce("diagonal", x)
+    if offset != 0:
+        raise GpuadValueError("diagonal: argument 'offset' other than 0 is not supported")
+    a1 = norm_one_axis(axis1, x.ndim, "diagonal", "axis1")
+    a2 = norm_one_axis(axis2, x.ndim, "diagonal", "axis2")
+    if a1 == a2:
+        raise GpuadValueError("diagonal: arguments 'axis1' and 'axis2' must differ")
+    return _diagonal(x, min(a1, a2), max(a1, a2))
+
+
+def matmul(x1, x2):
+    """Matrix product with NumPy semantics (1-D operands, broadcast batch dims)."""
+    a, b = coerce("matmul", x1, x2)
+    if a.ndim == 0 or b.ndim == 0:
+        raise GpuadValueError("matmul: arguments must have at least 1 dim; use multiply for scalars")
+    ka = a.shape[-1]
+    kb = b.shape[-2] if b.ndim >= 2 else b.shape[0]
+    if ka != kb:
+        raise GpuadValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned "
+                              f"(contracted dims {ka} != {kb})")
+    if a.ndim == 1 and b.ndim == 1:
+        return einsum_p.bind(a, b, subscripts="i,i->")
+    if b.ndim == 1:
+        nb = a.ndim - 2
+        bt = _fresh(nb, "ijk")
+        return einsum_p.bind(a, b, subscripts=f"{bt}ik,k->{bt}i")
+    if a.ndim == 1:
+        nb = b.ndim - 2
+        bt = _fresh(nb, "ijk")
+        return einsum_p.bind(a, b, subscripts=f"k,{bt}kj->{bt}j")
+    batch = broadcast_shapes("matmul", a.shape[:-2], b.shape[:-2])
+    from .shape import broadcast_to
+    if tuple(a.shape[:-2]) != batch:
+        a = broadcast_to(a, batch + tuple(a.shape[-2:]))
+    if tuple(b.shape[:-2]) != batch:
+        b = broadcast_to(b, batch + tuple(b.shape[-2:]))
+    bt = _fresh(len(batch), "ijk")
+    return einsum_p.bind(a, b, subscripts=f"{bt}ik,{bt}kj->{bt}ij")
+
+
+def vecdot(x1, x2, axis=-1):
+    """Dot product along ``axis`` with broadcasting (conjugating ``x1``)."""
+    from .pointwise import multiply
+    from .reductions import sum
+    a, b = coerce("vecdot", x1, x2)
+    shape = broadcast_shapes("vecdot", a.shape, b.shape)
+    if not shape:
+        raise GpuadValueError("vecdot: arguments must have at least 1 dim")
+    ax = norm_one_axis(axis, len(shape), "vecdot")
+    if a.dtype.kind == "c":
+        from .pointwise import conj
+        a = conj(a)
+    return sum(multiply(a, b), axis=ax)
+
+
+def outer(x1, x2):
+    a, b = coerce("outer", x1, x2)
+    if a.ndim != 1 or b.ndim != 1:
+        raise GpuadValueError(f"outer: arguments must be 1-D, got shapes {a.shape} and {b.shape}")
+    return einsum_p.bind(a, b, subscripts="i,j->ij")
+
+
+def tensordot(x1, x2, axes=2):
+    a, b = coerce("tensordot", x1, x2)
+    if isinstance(axes, int):
+        ax_a = list(range(a.ndim - axes, a.ndim))
+        ax_b = list(range(axes))
+    else:
+        ax_a, ax_b = axes
+        ax_a = [ax_a] if isinstance(ax_a, int) else list(ax_a)
+        ax_b = [ax_b] if isinstance(ax_b, int) else list(ax_b)
+        ax_a = [norm_one_axis(i, a.ndim, "tensordot", "axes") for i in ax_a]
+        ax_b = [norm_one_axis(i, b.ndim, "tensordot", "axes") for i in ax_b]
+    if len(ax_a) != len(ax_b) or any(a.shape[i] != b.shape[j] for i, j in zip(ax_a, ax_b)):
+        raise GpuadValueError(f"tensordot: contracted axes of shapes {a.shape} and {b.shape} do not match")
+    la = list(_LETTERS[:a.ndim])
+    lb = list(_LETTERS[a.ndim:a.ndim + b.ndim])
+    for i, j in zip(ax_a, ax_b):
+        lb[j] = la[i]
+    out = "".join(c for k, c in enumerate(la) if k not in ax_a) + \
+          "".join(c for k, c in enumerate(lb) if k not in ax_b)
+    return einsum_p.bind(a, b, subscripts="".join(la) + "," + "".join(lb) + "->" + out)
+
+
+def diag(x, k=0):
+    """1-D -> diagonal matrix; 2-D -> its diagonal."""
+    from .creation import eye
+    from .pointwise import multiply
+    from .shape import expand_dims
+    (x,) = coerce("diag", x)
+    if k != 0:
+        raise GpuadValueError("diag: argument 'k' other than 0 is not supported")
+    if x.ndim == 1:
+        return multiply(expand_dims(x, -1), eye(x.shape[0], dtype=x.dtype, device=x.device))
+    if x.ndim == 2:
+        return _diagonal(x, 0, 1)
+    raise GpuadValueError(f"diag: argument 'x' must be 1-D or 2-D, got shape {x.shape}")
+
+
+def trace(x, offset=0, axis1=-2, axis2=-1):
+    """Sum of the diagonal over the last two axes (batched over leading ones)."""
+    from .reductions import sum
+    return sum(diagonal(x, offset, axis1, axis2), axis=-1)
+
+
+# -- det / inv / solve ---------------------------------------------------------------
+def _batch_leading(prim):
+    def rule(vals, dims, **params):
+        n = batch_size(vals, dims)
+        vs = [bdim_front_or_broadcast(v, d, n) for v, d in zip(vals, dims)]
+        return prim.bind(*vs, **params), 0
+    prim.batch = rule
+
+
+det_p = Primitive("det", lambda be, a: be.small_linalg("det", a))
+inv_p = Primitive("inv", lambda be, a: be.small_linalg("inv", a))
+solve_p = Primitive("solve", lambda be, a, b: be.small_linalg("solve", a, b))
+for _p in (det_p, inv_p, solve_p):
+    _batch_leading(_p)
+
+
+def _mT(x):
+    from .shape import matrix_transpose
+    return matrix_transpose(x)
+
+
+def _det_jvp(p, t):
+    from .pointwise import multiply
+    a, = p
+    out = det_p.bind(a)
+    # d det = det * tr(A^-1 dA)
+    return out, multiply(out, einsum_p.bind(inv_p.bind(a), t[0], subscripts=_bt(a, "ij,ji->")))
+
+
+def _bt(a, core):
+    """Prefix batch letters for a batched 2-D subscript pattern."""
+    nb = a.ndim - 2
+    bt = _fresh(nb, "ijkl")
+    ins, out = core.split("->")
+    return ",".join(bt + s for s in ins.split(",")) + "->" + bt + out
+
+
+def _det_vjp(ct, out, a):
+    from .pointwise import multiply
+    from .shape import expand_dims
+    g = multiply(ct, out)
+    return (multiply(expand_dims(expand_dims(g, -1), -1), _mT(inv_p.bind(a))),)
+
+
+det_p.jvp, det_p.vjp = _det_jvp, _det_vjp
+
+
+def _inv_jvp(p, t):
+    from .pointwise import negative
+    a, = p
+    out = inv_p.bind(a)
+    return out, negative(matmul(matmul(out, t[0]), out))
+
+
+def _inv_vjp(ct, out, a):
+    from .pointwise import negative
+    ot = _mT(out)
+    return (negative(matmul(matmul(ot, ct), ot)),)
+
+
+inv_p.jvp, inv_p.vjp = _inv_jvp, _inv_vjp
+
+
+def _solve_jvp(p, t):
+    from .pointwise import subtract
+    a, b = p
+    ta, tb = t
+    x = solve_p.bind(a, b)
+    rhs = tb
+    if ta is not None:
+        ax = matmul(ta, x)
+        rhs = ax if rhs is None else subtract(rhs, ax)
+        if rhs is ax:
+            from .pointwise import negative
+            rhs = negative(ax)
+    return x, solve_p.bind(a, rhs)
+
+
+def _solve_vjp(ct, out, a, b):
+    from .pointwise import negative, unbroadcast
+    gb = solve_p.bind(_mT(a), ct)
+    ga = negative(matmul(gb, _mT(out)))
+    return unbroadcast(ga, a.shape), unbroadcast(gb, b.shape)
+
+
+solve_p.jvp, solve_p.vjp = _solve_jvp, _solve_vjp
+
+
+def _square(fn, a):
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise GpuadValueError(f"{fn}: argument 'x' must be a (batch of) square matrices, got shape {a.shape}")
+
+
+def det(x):
+    """Determinant of each square matrix in the last two dims."""
+    (a,) = coerce("linalg.det", x, floating=True)
+    _square("linalg.det", a)
+    return det_p.bind(a)
+
+
+def inv(x):
+    (a,) = coerce("linalg.inv", x, floating=True)
+    _square("linalg.inv", a)
+    return inv_p.bind(a)
+
+
+def solve(x1, x2):
+    """Solve ``x1 @ y = x2``. Array API shapes: ``x2`` of shape (M,) is one vector;
+    otherwise (..., M, K) with batch dims broadcast against ``x1``'s."""
+    from .shape import broadcast_to, expand_dims, squeeze
+    a, b = coerce("linalg.solve", x1, x2, names=["x1", "x2"], floating=True)
+    _square("linalg.solve", a)
+    m = a.shape[-1]
+    vector = b.ndim == 1
+    if vector:
+        if b.shape[0] != m:
+            raise GpuadValueError(f"linalg.solve: argument 'x2' of shape {b.shape} does not match x1 {a.shape}")
+        b = expand_dims(b, -1)
+    elif b.shape[-2] != m:
+        raise GpuadValueError(f"linalg.solve: argument 'x2' of shape {b.shape} does not match x1 {a.shape}")
+    batch = broadcast_shapes("linalg.solve", a.shape[:-2], b.shape[:-2])
+    a = broadcast_to(a, batch + (m, m))
+    b = broadcast_to(b, batch + tuple(b.shape[-2:]))
+    y = solve_p.bind(a, b)
+    return squeeze(y, -1) if vector else y
+
+
+def norm(x, ord=None, axis=None, keepdims=False):
+    """Vector norm (``axis`` an int or None: flattened) or matrix norm (``axis`` a
+    pair: 'fro', 1, -1, inf, -inf)."""
+    from . import pointwise as P
+    from .reductions import max as amax, min as amin, sum
+    from .shape import reshape
+    (x,) = coerce("linalg.norm", x, floating=True)
+    if isinstance(axis, tuple) and len(axis) == 2:
+        a0, a1 = (norm_one_axis(a, x.ndim, "linalg.norm") for a in axis)
+        if ord in (None, "fro"):
+            return P.sqrt(sum(P.square(P.abs(x)), axis=(a0, a1), keepdims=keepdims))
+        if ord in (1, -1):
+            s = sum(P.abs(x), axis=a0, keepdims=True)
+            r = (amax if ord == 1 else amin)(s, axis=a1, keepdims=True)
+        elif ord in (np.inf, -np.inf):
+            s = sum(P.abs(x), axis=a1, keepdims=True)
+            r = (amax if ord == np.inf else amin)(s, axis=a0, keepdims=True)
+        else:
+            raise GpuadValueError(f"linalg.norm: matrix argument 'ord' {ord!r} is not supported")
+        if not keepdims:
+            from .shape import squeeze
+            r = squeeze(r, (a0, a1))
+        return r
+    if axis is None:
+        if keepdims:
+            ax = tuple(range(x.ndim))
+        else:
+            x = reshape(x, (-1,))
+            ax = 0
+    else:
+        ax = axis
+    ax_t = ax if isinstance(ax, tuple) else (ax,)
+    if ord is None or ord == 2:
+        return P.sqrt(sum(P.square(P.abs(x)) if x.dtype.kind == "c" else P.square(x), axis=ax_t, keepdims=keepdims))
+    if ord == np.inf:
+        return amax(P.abs(x), axis=ax_t, keepdims=keepdims)
+    if ord == -np.inf:
+        return amin(P.abs(x), axis=ax_t, keepdims=keepdims)
+    if ord == 1:
+        return sum(P.abs(x), axis=ax_t, keepdims=keepdims)
+    if ord == 0:
+        return sum(P.astype(P.not_equal(x, 0), x.dtype), axis=ax_t, keepdims=keepdims)
+    p = float(ord)
+    return P.pow(sum(P.pow(P.abs(x), p), axis=ax_t, keepdims=keepdims), 1.0 / p)
+
+
+def cross(x1, x2, axis=-1):
+    """Cross product of 3-vectors along ``axis`` (broadcasting)."""
+    from . import pointwise as P
+    from .indexing import getitem
+    from .shape import moveaxis, stack
+    a, b = coerce("linalg.cross", x1, x2)
+    shape = broadcast_shapes("linalg.cross", a.shape, b.shape)
+    ax = norm_one_axis(axis, len(shape), "linalg.cross")
+    if a.shape[ax - len(shape) + a.ndim if a.ndim else 0] != 3 or b.shape[ax - len(shape) + b.ndim] != 3:
+        raise GpuadValueError(f"linalg.cross: argument sizes along axis {axis} must be 3, got shapes "
+                              f"{a.shape} and {b.shape}")
+    a = moveaxis(a, ax - len(shape) + a.ndim, -1)
+    b = moveaxis(b, ax - len(shape) + b.ndim, -1)
+    c = lambda t, i: getitem(t, (Ellipsis, i))
+    r = stack([P.subtract(P.multiply(c(a, 1), c(b, 2)), P.multiply(c(a, 2), c(b, 1))),
+               P.subtract(P.multiply(c(a, 2), c(b, 0)), P.multiply(c(a, 0), c(b, 2))),
+               P.subtract(P.multiply(c(a, 0), c(b, 1)), P.multiply(c(a, 1), c(b, 0)))], axis=-1)
+    return moveaxis(r, -1, ax)

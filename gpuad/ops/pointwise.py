@@ -1,0 +1,368 @@
+"""Pointwise primitives. Each one is a block: kernel expression (inputs ``a0, a1,
+...``), derivative(s) in gpuad ops (giving both its JVP and its VJP), and the shared
+broadcasting batching rule."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import GpuadTypeError
+from ..primitive import Primitive
+from ..tensor import Tensor
+from ._util import batch_elementwise, broadcast_shapes, coerce, instantiate
+
+# ---------------------------------------------------------------------------------
+# registrars
+
+
+def _impl(name, expr, out_bool=False):
+    def impl(be, *arrays):
+        dt = np.dtype(bool) if out_bool else np.result_type(*arrays)
+        return be.elementwise(name, expr, arrays, dt)
+    return impl
+
+
+def _bcast(t, shape):
+    if tuple(t.shape) == tuple(shape):
+        return t
+    from .shape import broadcast_to
+    return broadcast_to(t, shape)
+
+
+def unbroadcast(ct, shape):
+    """Sum ``ct`` down to ``shape`` (the VJP of NumPy broadcasting), shared by every
+    broadcasting op."""
+    shape = tuple(shape)
+    if tuple(ct.shape) == shape:
+        return ct
+    from .reductions import sum as _sum
+    from .shape import reshape
+    lead = ct.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, s in enumerate(shape) if s == 1 and ct.shape[lead + i] != 1)
+    out = _sum(ct, axis=axes, keepdims=True) if axes else ct
+    return reshape(out, shape)
+
+
+def defpointwise(name, expr, *derivs, differentiable=True, out_bool=False):
+    """Register an n-ary pointwise primitive from its expression and, per input, a
+    partial derivative ``d(out, *inputs) -> tensor``; JVP and VJP both follow."""
+    p = Primitive(name, _impl(name, expr, out_bool), expr=expr,
+                  differentiable=differentiable and bool(derivs))
+    batch_elementwise(p)
+    if not p.differentiable:
+        return p
+
+    def jvp(primals, tangents):
+        out = p.bind(*primals)
+        tout = None
+        for i, t in enumerate(tangents):
+            if t is None or derivs[i] is None:
+                continue
+            term = _scale(t, derivs[i](out, *primals))
+            tout = term if tout is None else add(tout, term)
+        if tout is not None:
+            tout = _bcast(tout, out.shape)
+        return out, tout
+
+    def vjp(ct, out, *primals):
+        return tuple(None if d is None else unbroadcast(_scale(ct, d(out, *primals)), x.shape)
+                     for d, x in zip(derivs, primals))
+
+    p.jvp = jvp
+    p.vjp = vjp
+    return p
+
+
+ONE, MINUS_ONE = object(), object()  # derivative markers that need no multiply
+
+
+def _scale(t, d):
+    if d is ONE:
+        return t
+    if d is MINUS_ONE:
+        return negative(t)
+    return multiply(t, d)
+
+
+def _c(x, v):
+    """A constant of ``x``'s dtype and device (weakly typed scalar)."""
+    from ._util import constant
+    return constant(v, x.dtype, x.device)
+
+
+# ---------------------------------------------------------------------------------
+# arithmetic (derivatives refer to the public functions defined further down)
+
+add_p = defpointwise("add", "a0 + a1", lambda o, x, y: ONE, lambda o, x, y: ONE)
+sub_p = defpointwise("sub", "a0 - a1", lambda o, x, y: ONE, lambda o, x, y: MINUS_ONE)
+mul_p = defpointwise("mul", "a0 * a1", lambda o, x, y: y, lambda o, x, y: x)
+div_p = defpointwise("div", "a0 / a1", lambda o, x, y: reciprocal(y),
+                     lambda o, x, y: negative(divide(o, y)))
+neg_p = defpointwise("neg", "-a0", lambda o, x: MINUS_ONE)
+
+
+def _safe_log(x):
+    # log(where(x == 0, 1, x)): keeps the unselected branch finite so that second
+    # derivatives through the where do not produce 0 * inf = nan.
+    return log(where(equal(x, 0), _c(x, 1.0), x))
+
+
+pow_p = defpointwise(
+    "pow", "a0 ** a1",
+    lambda o, x, y: multiply(y, pow(x, subtract(y, 1))),
+    lambda o, x, y: where(equal(x, 0), _c(o, 0.0), multiply(o, _safe_log(x))))
+atan2_p = defpointwise(
+    "atan2", "math.atan2(a0, a1)",
+    lambda o, y, x: divide(x, add(square(x), square(y))),
+    lambda o, y, x: negative(divide(y, add(square(x), square(y)))))
+
+
+def _max_d0(o, x, y):
+    return add(astype(greater(x, y), o.dtype), multiply(_c(o, 0.5), astype(equal(x, y), o.dtype)))
+
+
+def _max_d1(o, x, y):
+    return add(astype(less(x, y), o.dtype), multiply(_c(o, 0.5), astype(equal(x, y), o.dtype)))
+
+
+maximum_p = defpointwise("maximum", "max(a0, a1)", _max_d0, _max_d1)
+minimum_p = defpointwise("minimum", "min(a0, a1)", _max_d1, _max_d0)
+
+# ---------------------------------------------------------------------------------
+# unary math: name -> (kernel expression, derivative(out, x))
+
+_LN2, _LN10 = math.log(2.0), math.log(10.0)
+UNARY = {
+    "sin": ("math.sin(a0)", lambda o, x: cos(x)),
+    "cos": ("math.cos(a0)", lambda o, x: negative(sin(x))),
+    "tan": ("math.tan(a0)", lambda o, x: add(_c(o, 1.0), square(o))),
+    "asin": ("math.asin(a0)", lambda o, x: rsqrt1m(x)),
+    "acos": ("math.acos(a0)", lambda o, x: negative(rsqrt1m(x))),
+    "atan": ("math.atan(a0)", lambda o, x: reciprocal(add(_c(o, 1.0), square(x)))),
+    "sinh": ("math.sinh(a0)", lambda o, x: cosh(x)),
+    "cosh": ("math.cosh(a0)", lambda o, x: sinh(x)),
+    "tanh": ("math.tanh(a0)", lambda o, x: subtract(_c(o, 1.0), square(o))),
+    "asinh": ("math.asinh(a0)", lambda o, x: reciprocal(sqrt(add(square(x), _c(o, 1.0))))),
+    "acosh": ("math.acosh(a0)", lambda o, x: reciprocal(sqrt(subtract(square(x), _c(o, 1.0))))),
+    "atanh": ("math.atanh(a0)", lambda o, x: reciprocal(subtract(_c(o, 1.0), square(x)))),
+    "exp": ("math.exp(a0)", lambda o, x: o),
+    "exp2": ("2.0 ** a0", lambda o, x: multiply(o, _c(o, _LN2))),
+    "expm1": ("math.expm1(a0)", lambda o, x: add(o, _c(o, 1.0))),
+    "log": ("math.log(a0)", lambda o, x: reciprocal(x)),
+    "log2": ("math.log2(a0)", lambda o, x: reciprocal(multiply(x, _c(o, _LN2)))),
+    "log10": ("math.log10(a0)", lambda o, x: reciprocal(multiply(x, _c(o, _LN10)))),
+    "log1p": ("math.log1p(a0)", lambda o, x: reciprocal(add(x, _c(o, 1.0)))),
+    "sqrt": ("math.sqrt(a0)", lambda o, x: divide(_c(o, 0.5), o)),
+    "square": ("a0 * a0", lambda o, x: multiply(_c(o, 2.0), x)),
+    "reciprocal": ("1.0 / a0", lambda o, x: negative(square(o))),
+    "abs": ("abs(a0)", lambda o, x: sign(x)),
+    "sigmoid": ("1.0 / (1.0 + math.exp(-a0))", lambda o, x: multiply(o, subtract(_c(o, 1.0), o))),
+    "erf": ("math.erf(a0)",
+            lambda o, x: multiply(_c(o, 2.0 / math.sqrt(math.pi)), exp(negative(square(x))))),
+}
+for _name, (_expr, _d) in UNARY.items():
+    globals()[_name + "_p"] = defpointwise(_name, _expr, _d)
+
+# sign: derivative zero almost everywhere, so it is registered as non-differentiable
+# (its tangent and cotangent are symbolic zeros).
+sign_p = defpointwise("sign", "(1.0 if a0 > 0 else (-1.0 if a0 < 0 else 0.0))")
+
+# comparisons and logic: bool results, no derivative
+_CMP = {"eq": "a0 == a1", "ne": "a0 != a1", "lt": "a0 < a1", "le": "a0 <= a1",
+        "gt": "a0 > a1", "ge": "a0 >= a1", "logical_and": "a0 and a1",
+        "logical_or": "a0 or a1"}
+for _name, _expr in _CMP.items():
+    globals()[_name + "_p"] = defpointwise(_name, _expr, out_bool=True)
+logical_not_p = defpointwise("logical_not", "not a0", out_bool=True)
+
+
+# where(cond, x, y): cond is not differentiated
+def _where_impl(be, c, x, y):
+    return be.elementwise("where", "(a1 if a0 else a2)", (c, x, y), np.result_type(x, y))
+
+
+where_p = Primitive("where", _where_impl, expr="(a1 if a0 else a2)", nondiff_args=(0,))
+batch_elementwise(where_p)
+
+
+def _where_jvp(primals, tangents):
+    c, x, y = primals
+    out = where_p.bind(c, x, y)
+    _, tx, ty = tangents
+    if tx is None and ty is None:
+        return out, None
+    tout = where_p.bind(c, instantiate(tx, x), instantiate(ty, y))
+    return out, _bcast(tout, out.shape)
+
+
+def _where_vjp(ct, out, c, x, y):
+    z = _c(ct, 0.0)
+    return (None, unbroadcast(where(c, ct, z), x.shape), unbroadcast(where(c, z, ct), y.shape))
+
+
+where_p.jvp = _where_jvp
+where_p.vjp = _where_vjp
+
+
+# astype: derivative is a cast back
+def _astype_impl(be, x, dtype):
+    return x.astype(dtype)
+
+
+astype_p = Primitive("astype", _astype_impl)
+astype_p.jvp = lambda primals, tangents, dtype: (
+    astype_p.bind(primals[0], dtype=dtype),
+    None if tangents[0] is None or np.dtype(dtype).kind not in "fc" else astype_p.bind(tangents[0], dtype=dtype))
+astype_p.vjp = lambda ct, out, x, dtype: (
+    astype_p.bind(ct, dtype=x.dtype) if x.dtype.kind in "fc" else None,)
+astype_p.batch = lambda vals, dims, dtype: (astype_p.bind(vals[0], dtype=dtype), dims[0])
+
+# stop_gradient: identity whose derivative is zero (Tensor.detach on tracers)
+stop_gradient_p = Primitive("stop_gradient", lambda be, x: x, differentiable=False, kernel=False)
+stop_gradient_p.batch = lambda vals, dims: (stop_gradient_p.bind(vals[0]), dims[0])
+
+
+# ---------------------------------------------------------------------------------
+# public functions
+
+def _binary(prim, fn):
+    def f(x1, x2):
+        a, b = coerce(fn, x1, x2)
+        broadcast_shapes(fn, a.shape, b.shape)
+        return prim.bind(a, b)
+    f.__name__ = fn
+    f.__qualname__ = fn
+    f.__doc__ = f"Elementwise ``{fn}(x1, x2)`` with NumPy broadcasting."
+    return f
+
+
+def _float_binary(prim, fn):
+    def f(x1, x2):
+        a, b = coerce(fn, x1, x2, floating=True)
+        broadcast_shapes(fn, a.shape, b.shape)
+        return prim.bind(a, b)
+    f.__name__ = fn
+    f.__qualname__ = fn
+    return f
+
+
+add = _binary(add_p, "add")
+subtract = _binary(sub_p, "subtract")
+multiply = _binary(mul_p, "multiply")
+divide = _float_binary(div_p, "divide")
+atan2 = _float_binary(atan2_p, "atan2")
+maximum = _binary(maximum_p, "maximum")
+minimum = _binary(minimum_p, "minimum")
+equal = _binary(eq_p, "equal")
+not_equal = _binary(ne_p, "not_equal")
+less = _binary(lt_p, "less")
+less_equal = _binary(le_p, "less_equal")
+greater = _binary(gt_p, "greater")
+greater_equal = _binary(ge_p, "greater_equal")
+logical_and = _binary(logical_and_p, "logical_and")
+logical_or = _binary(logical_or_p, "logical_or")
+
+
+def pow(x1, x2):
+    """``x1 ** x2`` elementwise. Integer tensors to integer powers stay integer."""
+    a, b = coerce("pow", x1, x2)
+    broadcast_shapes("pow", a.shape, b.shape)
+    return pow_p.bind(a, b)
+
+
+def negative(x):
+    (a,) = coerce("negative", x)
+    return neg_p.bind(a)
+
+
+def logical_not(x):
+    (a,) = coerce("logical_not", x)
+    return logical_not_p.bind(a)
+
+
+def _unary(prim, fn):
+    def f(x):
+        (a,) = coerce(fn, x, floating=fn not in ("abs", "square", "sign"))
+        return prim.bind(a)
+    f.__name__ = fn
+    f.__qualname__ = fn
+    f.__doc__ = f"Elementwise ``{fn}``; differentiable in forward and reverse mode."
+    return f
+
+
+UNARY_NAMES = tuple(n for n in UNARY if n not in ("sigmoid", "erf")) + ("sign",)
+for _name in tuple(UNARY) + ("sign",):
+    globals()[_name] = _unary(globals()[_name + "_p"], _name)
+
+# array API spellings
+asin, acos, atan = globals()["asin"], globals()["acos"], globals()["atan"]
+arcsin, arccos, arctan, arctan2 = asin, acos, atan, atan2
+absolute = globals()["abs"]
+abs = globals()["abs"]
+
+
+def rsqrt1m(x):
+    """1 / sqrt(1 - x^2), the derivative of asin."""
+    return reciprocal(sqrt(subtract(_c(x, 1.0), square(x))))
+
+
+def where(condition, x1, x2):
+    """Elementwise ``x1 if condition else x2``; ``condition`` is not differentiated."""
+    from ._util import to_tensor
+    a, b = coerce("where", x1, x2, names=["x1", "x2"])
+    c = to_tensor(condition, "where", "condition", device=a.device)
+    if c.dtype != np.bool_:
+        c = astype(c, np.bool_)
+    broadcast_shapes("where", c.shape, a.shape, b.shape)
+    return where_p.bind(c, a, b)
+
+
+def clip(x, min=None, max=None):
+    """Clamp ``x`` to [min, max]; the gradient is 1 inside and 0 outside."""
+    (a,) = coerce("clip", x)
+    if min is not None:
+        a = maximum(a, min)
+    if max is not None:
+        a = minimum(a, max)
+    return a
+
+
+def astype(x, dtype, copy=True):
+    from ..dtypes import as_dtype
+    from ._util import to_tensor
+    x = to_tensor(x, "astype", "x")
+    dt = as_dtype(dtype, "astype")
+    if x.dtype == dt:
+        return x
+    return astype_p.bind(x, dtype=dt)
+
+
+def stop_gradient(x):
+    """``x`` as a constant for every differentiating transform (``detach``)."""
+    return stop_gradient_p.bind(x)
+
+
+def _copy_to(t, data, device):
+    return Tensor._make(data, device)
+
+
+def _ONE_DEVICE_COERCE(fn, arrays):
+    if not isinstance(arrays, (list, tuple)) or not arrays:
+        raise GpuadTypeError(f"{fn}: argument 'arrays' must be a non-empty list or tuple of tensors")
+    return coerce(fn, *arrays, names=[f"arrays[{i}]" for i in range(len(arrays))])
+
+
+def conj(x):
+    """Complex conjugate (identity on real tensors)."""
+    (a,) = coerce("conj", x)
+    if a.dtype.kind != "c":
+        return a
+    return conj_p.bind(a)
+
+
+conj_p = Primitive("conj", lambda be, x: be.xp.conj(x))
+conj_p.jvp = lambda p, t: (conj_p.bind(p[0]), conj_p.bind(t[0]))
+conj_p.vjp = lambda ct, out, x: (conj_p.bind(ct),)
+conj_p.batch = lambda vals, dims: (conj_p.bind(vals[0]), dims[0])

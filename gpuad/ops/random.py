@@ -1,0 +1,88 @@
+"""Random numbers. Under ``vmap`` they follow ``randomness``:
+
+NOTE [randomness under vmap]: with "error" (the default) a random op inside a
+vmapped function raises, because it is ambiguous whether batch members should
+share draws. "different" draws an independent value per batch member (the batch
+dims of every enclosing "different" vmap are part of the draw); "same" draws one
+value shared by the whole batch.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from .. import core, launches
+from ..backends import get_backend
+from ..errors import GpuadRuntimeError
+from ..interpreters.batching import BatchTrace, BatchTracer
+from ..tensor import Tensor
+from .creation import _device, _shape
+
+_lock = threading.Lock()
+_seed = None
+_generators = {}
+
+
+def manual_seed(seed):
+    """Seed every device's generator (reproducible draws)."""
+    global _seed
+    with _lock:
+        _seed = int(seed)
+        _generators.clear()
+
+
+def _generator(device):
+    g = _generators.get(device)
+    if g is None:
+        be = get_backend(device)
+        if be.xp is np:
+            g = np.random.default_rng(_seed)
+        else:
+            g = be.xp.random.default_rng(_seed)
+        _generators[device] = g
+    return g
+
+
+def _draw(fn, kind, shape, dtype, device):
+    dev = _device(device, fn)
+    dt = np.dtype(dtype) if dtype is not None else np.dtype(np.float64)
+    traces = [t for t in core.state().stack if isinstance(t, BatchTrace)]
+    for t in traces:
+        if t.randomness == "error":
+            raise GpuadRuntimeError(
+                f"{fn}: random op called inside vmap with randomness='error'; pass "
+                "randomness='different' (independent draws per batch member) or 'same' "
+                "(one draw shared by the batch) to vmap (or jacfwd)")
+    batched = [t for t in traces if t.randomness == "different"]
+    full = tuple(t.axis_size for t in batched) + tuple(shape)
+    g = _generator(dev)
+    with _lock:
+        if kind == "uniform":
+            arr = g.random(full, dtype=dt) if dt.kind == "f" else g.random(full)
+        else:
+            arr = g.standard_normal(full, dtype=dt) if dt.kind == "f" else g.standard_normal(full)
+    launches.record(fn)
+    out = Tensor._make(get_backend(dev).asarray(arr), dev)
+    # wrap from the outermost trace inwards: each level's tracer holds the outer ones
+    for t in batched:
+        out = BatchTracer(t, out, 0)
+    return out
+
+
+def rand(*shape, dtype=None, device=None):
+    """Uniform samples on [0, 1)."""
+    return _draw("rand", "uniform", _shape(shape, "rand"), dtype, device)
+
+
+def randn(*shape, dtype=None, device=None):
+    """Standard normal samples."""
+    return _draw("randn", "normal", _shape(shape, "randn"), dtype, device)
+
+
+def rand_like(x, dtype=None, device=None):
+    return rand(*x.shape, dtype=dtype or x.dtype, device=device or x.device)
+
+
+def randn_like(x, dtype=None, device=None):
+    return randn(*x.shape, dtype=dtype or x.dtype, device=device or x.device)

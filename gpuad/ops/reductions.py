@@ -1,0 +1,216 @@
+"""Reductions: sum, prod, max, min primitives (kernel template: identity, reduce)
+and cumsum; mean, var, std, logsumexp are composites of them."""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from ..errors import GpuadValueError
+from ..primitive import Primitive
+from ._util import batch_unary_axes, coerce, move_bdim_front, norm_axis, norm_one_axis
+
+
+def _keep(ct, x_shape, axes, keepdims):
+    """Re-insert the reduced axes of ``ct`` as size 1 (undo keepdims=False)."""
+    if keepdims:
+        return ct
+    from .shape import reshape_p
+    shape = tuple(1 if i in axes else s for i, s in enumerate(x_shape))
+    return reshape_p.bind(ct, shape=shape)
+
+
+def _expand_back(ct, x_shape, axes, keepdims):
+    from .shape import broadcast_to_p
+    c = _keep(ct, x_shape, axes, keepdims)
+    if tuple(c.shape) == tuple(x_shape):
+        return c
+    return broadcast_to_p.bind(c, shape=tuple(x_shape))
+
+
+def _reduction(name):
+    def impl(be, x, axes, keepdims):
+        return be.reduce(name, x, axes, keepdims)
+    p = Primitive("reduce_" + name, impl)
+    batch_unary_axes(p, ("axes",))
+    return p
+
+
+# -- sum: linear ----------------------------------------------------------------
+sum_p = _reduction("sum")
+sum_p.jvp = lambda p, t, axes, keepdims: (sum_p.bind(p[0], axes=axes, keepdims=keepdims),
+                                          sum_p.bind(t[0], axes=axes, keepdims=keepdims))
+sum_p.vjp = lambda ct, out, x, axes, keepdims: (_expand_back(ct, x.shape, axes, keepdims),)
+
+# -- prod -----------------------------------------------------------------------
+prod_p = _reduction("prod")
+
+
+def _prod_jvp(p, t, axes, keepdims):
+    from .pointwise import divide, multiply
+    out = prod_p.bind(p[0], axes=axes, keepdims=keepdims)
+    ratio = divide(_keep(out, p[0].shape, axes, keepdims), p[0])
+    return out, sum_p.bind(multiply(t[0], ratio), axes=axes, keepdims=keepdims)
+
+
+def _prod_vjp(ct, out, x, axes, keepdims):
+    from .pointwise import divide, multiply
+    g = multiply(_keep(ct, x.shape, axes, keepdims), _keep(out, x.shape, axes, keepdims))
+    return (divide(g, x),)
+
+
+prod_p.jvp = _prod_jvp
+prod_p.vjp = _prod_vjp
+
+
+# -- max / min: the derivative is shared evenly among tied extrema --------------
+def _extremum(name):
+    p = _reduction(name)
+
+    def mask(out, x, axes, keepdims):
+        from .pointwise import astype, divide, equal
+        m = astype(equal(x, _keep(out, x.shape, axes, keepdims)), x.dtype)
+        return divide(m, sum_p.bind(m, axes=axes, keepdims=True))
+
+    def jvp(p_, t, axes, keepdims):
+        from .pointwise import multiply
+        out = p.bind(p_[0], axes=axes, keepdims=keepdims)
+        return out, sum_p.bind(multiply(t[0], mask(out, p_[0], axes, keepdims)), axes=axes,
+                               keepdims=keepdims)
+
+    def vjp(ct, out, x, axes, keepdims):
+        from .pointwise import multiply
+        return (multiply(_keep(ct, x.shape, axes, keepdims), mask(out, x, axes, keepdims)),)
+
+    p.jvp, p.vjp = jvp, vjp
+    return p
+
+
+max_p = _extremum("max")
+min_p = _extremum("min")
+
+# -- cumsum: linear, transpose is a reversed cumsum -------------------------------
+cumsum_p = Primitive("cumsum", lambda be, x, axis: be.xp.cumsum(x, axis=axis))
+cumsum_p.jvp = lambda p, t, axis: (cumsum_p.bind(p[0], axis=axis), cumsum_p.bind(t[0], axis=axis))
+
+
+def _cumsum_vjp(ct, out, x, axis):
+    from .shape import flip_p
+    return (flip_p.bind(cumsum_p.bind(flip_p.bind(ct, axes=(axis,)), axis=axis), axes=(axis,)),)
+
+
+cumsum_p.vjp = _cumsum_vjp
+batch_unary_axes(cumsum_p, ("axis",))
+
+
+# ---------------------------------------------------------------------------------
+# public functions
+
+def _prep(fn, x, axis, float_out=False):
+    (x,) = coerce(fn, x, floating=float_out)
+    return x, norm_axis(axis, x.ndim, fn)
+
+
+def sum(x, axis=None, keepdims=False, dtype=None):
+    """Sum over ``axis`` (None: all axes)."""
+    x, axes = _prep("sum", x, axis)
+    if x.dtype == np.bool_:
+        from .pointwise import astype
+        x = astype(x, np.int64)
+    if dtype is not None:
+        from .pointwise import astype
+        x = astype(x, dtype)
+    return sum_p.bind(x, axes=axes, keepdims=bool(keepdims))
+
+
+def prod(x, axis=None, keepdims=False):
+    x, axes = _prep("prod", x, axis)
+    return prod_p.bind(x, axes=axes, keepdims=bool(keepdims))
+
+
+def _ext(p, fn):
+    def f(x, axis=None, keepdims=False):
+        x, axes = _prep(fn, x, axis)
+        for a in axes:
+            if x.shape[a] == 0:
+                raise GpuadValueError(f"{fn}: zero-size axis {a} has no {fn}imum (argument 'x' shape {x.shape})")
+        return p.bind(x, axes=axes, keepdims=bool(keepdims))
+    f.__name__ = fn
+    f.__doc__ = f"{fn.capitalize()} over ``axis``; ties share the gradient evenly."
+    return f
+
+
+max = _ext(max_p, "max")
+min = _ext(min_p, "min")
+amax, amin = max, min
+
+
+def _count(x, axes):
+    n = 1
+    for a in axes:
+        n *= x.shape[a]
+    return n
+
+
+def mean(x, axis=None, keepdims=False):
+    """Arithmetic mean over ``axis``."""
+    from .pointwise import divide
+    x, axes = _prep("mean", x, axis, float_out=True)
+    return divide(sum_p.bind(x, axes=axes, keepdims=bool(keepdims)), float(_count(x, axes)))
+
+
+def var(x, axis=None, *, correction=0, keepdims=False):
+    """Variance with ``correction`` (0 by default, as the array API does)."""
+    from .pointwise import divide, square, subtract
+    x, axes = _prep("var", x, axis, float_out=True)
+    m = divide(sum_p.bind(x, axes=axes, keepdims=True), float(_count(x, axes)))
+    d = square(subtract(x, m))
+    n = _count(x, axes) - correction
+    return divide(sum_p.bind(d, axes=axes, keepdims=bool(keepdims)), float(n))
+
+
+def std(x, axis=None, *, correction=0, keepdims=False):
+    from .pointwise import sqrt
+    return sqrt(var(x, axis, correction=correction, keepdims=keepdims))
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    """log(sum(exp(x))) computed stably; the shift by max(x) is a constant."""
+    from .pointwise import add, exp, log, stop_gradient, subtract
+    x, axes = _prep("logsumexp", x, axis, float_out=True)
+    m = stop_gradient(max_p.bind(x, axes=axes, keepdims=True))
+    s = sum_p.bind(exp(subtract(x, m)), axes=axes, keepdims=True)
+    out = add(log(s), m)
+    if not keepdims:
+        from .shape import squeeze
+        out = squeeze(out, axes) if axes else out
+    return out
+
+
+def cumsum(x, axis=None, dtype=None):
+    """Cumulative sum along ``axis`` (None: over the flattened tensor)."""
+    (x,) = coerce("cumsum", x)
+    if x.ndim == 0:
+        from .shape import reshape
+        x = reshape(x, (1,))
+    if axis is None:
+        if x.ndim != 1:
+            from .shape import reshape
+            x = reshape(x, (-1,))
+        axis = 0
+    axis = norm_one_axis(axis, x.ndim, "cumsum")
+    return cumsum_p.bind(x, axis=axis)
+
+
+def any(x, axis=None, keepdims=False):
+    from .pointwise import astype, greater
+    return greater(sum(astype(x, np.int64), axis, keepdims), 0)
+
+
+def all(x, axis=None, keepdims=False):
+    from .pointwise import astype, logical_not
+    return logical_not(any(logical_not(astype(x, np.bool_)), axis, keepdims))
+
+
+METHOD_NAMES = ("sum", "prod", "max", "min", "mean", "var", "std", "logsumexp", "cumsum",
+                "any", "all")

@@ -1,0 +1,47 @@
+"""The primitive registry: one object per primitive holding its impl, JVP rule,
+VJP rule, batching rule and (for pointwise ops) the scalar kernel expression.
+
+Rules are written in gpuad ops, so they are themselves differentiable and
+batchable; that is what makes ``jacfwd(jacrev(f))`` and ``vmap(jacrev(f))`` work
+with no special cases.
+"""
+from __future__ import annotations
+
+from . import core
+
+registry: dict[str, "Primitive"] = {}
+
+
+class Primitive:
+    """A primitive operation.
+
+    impl(backend, *arrays, **params) -> array
+    jvp(primals, tangents, **params) -> (out, tangent_out); tangents may be None
+        (symbolic zero); tangent_out may be None.
+    vjp(ct, out, *primals, **params) -> tuple of cotangents (None = zero), one per input
+    batch(vals, dims, **params) -> (out, out_dim); dims entries are int or None
+    """
+
+    __slots__ = ("name", "impl", "jvp", "vjp", "batch", "expr", "differentiable",
+                 "kernel", "nondiff_args", "__weakref__")
+
+    def __init__(self, name, impl, *, differentiable=True, kernel=True, expr=None,
+                 nondiff_args=()):
+        if name in registry:
+            raise ValueError(f"primitive {name!r} registered twice")
+        self.name = name
+        self.impl = impl
+        self.jvp = None
+        self.vjp = None
+        self.batch = None
+        self.expr = expr
+        self.differentiable = differentiable
+        self.kernel = kernel          # False for pure views (no launch)
+        self.nondiff_args = frozenset(nondiff_args)  # e.g. index arrays, conditions
+        registry[name] = self
+
+    def bind(self, *args, **params):
+        return core.bind(self, args, params)
+
+    def __repr__(self):
+        return f"Primitive({self.name})"

@@ -1,0 +1,84 @@
+"""Minimal pytrees: tuples, lists, dicts (and namedtuples) of leaves. ``None`` is an
+empty node, as in torch.utils._pytree."""
+from __future__ import annotations
+
+
+class TreeDef:
+    __slots__ = ("kind", "meta", "children")
+
+    def __init__(self, kind, meta, children):
+        self.kind = kind          # "leaf" | "tuple" | "list" | "dict" | "none" | "namedtuple"
+        self.meta = meta
+        self.children = children
+
+    @property
+    def num_leaves(self):
+        if self.kind == "leaf":
+            return 1
+        return sum(c.num_leaves for c in self.children)
+
+    def __eq__(self, other):
+        return (isinstance(other, TreeDef) and self.kind == other.kind and self.meta == other.meta
+                and self.children == other.children)
+
+    def __repr__(self):
+        if self.kind == "leaf":
+            return "*"
+        return f"{self.kind}({', '.join(map(repr, self.children))})"
+
+
+LEAF = TreeDef("leaf", None, ())
+
+
+def tree_flatten(tree):
+    leaves = []
+
+    def rec(x):
+        if x is None:
+            return TreeDef("none", None, ())
+        t = type(x)
+        if t is tuple or t is list:
+            return TreeDef(t.__name__, None, tuple(rec(c) for c in x))
+        if isinstance(x, tuple) and hasattr(x, "_fields"):
+            return TreeDef("namedtuple", t, tuple(rec(c) for c in x))
+        if isinstance(x, dict):
+            keys = tuple(x.keys())
+            return TreeDef("dict", (t, keys), tuple(rec(x[k]) for k in keys))
+        leaves.append(x)
+        return LEAF
+
+    td = rec(tree)
+    return leaves, td
+
+
+def tree_unflatten(treedef, leaves):
+    it = iter(leaves)
+
+    def rec(td):
+        k = td.kind
+        if k == "leaf":
+            return next(it)
+        if k == "none":
+            return None
+        kids = [rec(c) for c in td.children]
+        if k == "tuple":
+            return tuple(kids)
+        if k == "list":
+            return kids
+        if k == "namedtuple":
+            return td.meta(*kids)
+        t, keys = td.meta
+        d = dict(zip(keys, kids))
+        return d if t is dict else t(d)
+
+    return rec(treedef)
+
+
+def tree_map(fn, tree, *rest):
+    leaves, td = tree_flatten(tree)
+    others = [tree_flatten(r)[0] for r in rest]
+    return tree_unflatten(td, [fn(x, *[o[i] for o in others]) for i, x in enumerate(leaves)])
+
+
+def tree_leaves(tree):
+    return tree_flatten(tree)[0]

@@ -1,0 +1,369 @@
+"""``Tensor`` (a device array with an optional eager-tape node) and ``Tracer``
+(the value a transform passes through user code). Both share ``TensorBase``, which
+gives them the operator and method surface of API.md."""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import GpuadRuntimeError, GpuadTypeError, TracerBoolConversionError
+
+
+class TensorBase:
+    __slots__ = ()
+    __array_priority__ = 1000  # NumPy defers binary operators to us
+
+    # -- shape metadata ----------------------------------------------------------
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def size(self):
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+    def __len__(self):
+        if not self.shape:
+            raise GpuadTypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    @property
+    def T(self):
+        from .ops import shape as S
+        return S.permute_dims(self, tuple(range(self.ndim))[::-1])
+
+    @property
+    def mT(self):
+        from .ops import shape as S
+        return S.matrix_transpose(self)
+
+    def __array_namespace__(self, api_version=None):
+        import gpuad
+        return gpuad
+
+    # -- operators ---------------------------------------------------------------
+    def __add__(self, o): return _ops().add(self, o)
+    def __radd__(self, o): return _ops().add(o, self)
+    def __sub__(self, o): return _ops().subtract(self, o)
+    def __rsub__(self, o): return _ops().subtract(o, self)
+    def __mul__(self, o): return _ops().multiply(self, o)
+    def __rmul__(self, o): return _ops().multiply(o, self)
+    def __truediv__(self, o): return _ops().divide(self, o)
+    def __rtruediv__(self, o): return _ops().divide(o, self)
+    def __pow__(self, o): return _ops().pow(self, o)
+    def __rpow__(self, o): return _ops().pow(o, self)
+    def __matmul__(self, o): return _linalg().matmul(self, o)
+    def __rmatmul__(self, o): return _linalg().matmul(o, self)
+    def __neg__(self): return _ops().negative(self)
+    def __pos__(self): return self
+    def __abs__(self): return _ops().abs(self)
+    def __eq__(self, o): return _ops().equal(self, o)
+    def __ne__(self, o): return _ops().not_equal(self, o)
+    def __lt__(self, o): return _ops().less(self, o)
+    def __le__(self, o): return _ops().less_equal(self, o)
+    def __gt__(self, o): return _ops().greater(self, o)
+    def __ge__(self, o): return _ops().greater_equal(self, o)
+    def __invert__(self): return _ops().logical_not(self)
+    def __and__(self, o): return _ops().logical_and(self, o)
+    def __or__(self, o): return _ops().logical_or(self, o)
+    __hash__ = object.__hash__
+
+    def __getitem__(self, idx):
+        from .ops import indexing
+        return indexing.getitem(self, idx)
+
+    # -- methods -----------------------------------------------------------------
+    def reshape(self, *shape):
+        from .ops import shape as S
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return S.reshape(self, shape)
+
+    def transpose(self, *axes):
+        from .ops import shape as S
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return S.permute_dims(self, axes if axes else None)
+
+    def permute(self, *axes):
+        return self.transpose(*axes)
+
+    def astype(self, dtype):
+        return _ops().astype(self, dtype)
+
+    def flatten(self):
+        return self.reshape(-1)
+
+    def squeeze(self, axis=None):
+        from .ops import shape as S
+        return S.squeeze(self, axis)
+
+    def expand_dims(self, axis):
+        from .ops import shape as S
+        return S.expand_dims(self, axis)
+
+    def clip(self, min=None, max=None):
+        return _ops().clip(self, min, max)
+
+    def pow(self, o):
+        return _ops().pow(self, o)
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+
+def _ops():
+    from .ops import pointwise
+    return pointwise
+
+
+def _linalg():
+    from .ops import linalg
+    return linalg
+
+
+def _add_unary_methods():
+    from .ops import pointwise, reductions
+
+    for name in pointwise.UNARY_NAMES + ("sigmoid", "erf"):
+        fn = getattr(pointwise, name)
+        setattr(TensorBase, name, (lambda f: lambda self: f(self))(fn))
+    for name in reductions.METHOD_NAMES:
+        fn = getattr(reductions, name)
+        setattr(TensorBase, name, (lambda f: lambda self, *a, **k: f(self, *a, **k))(fn))
+
+
+class Tensor(TensorBase):
+    """A dense array on a device, with an optional node of the eager reverse tape."""
+
+    __slots__ = ("_data", "_device", "_requires_grad", "grad", "_node", "__weakref__")
+
+    def __init__(self, data, device="cpu", requires_grad=False):
+        self._data = data
+        self._device = device
+        self._requires_grad = False
+        self.grad = None
+        self._node = None
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _make(cls, data, device):
+        t = object.__new__(cls)
+        t._data = data
+        t._device = device
+        t._requires_grad = False
+        t.grad = None
+        t._node = None
+        return t
+
+    @property
+    def shape(self):
+        return tuple(self._data.shape)
+
+    @property
+    def dtype(self):
+        return self._data.dtype
+
+    @property
+    def device(self):
+        return self._device
+
+    @property
+    def data(self):
+        return self._data
+
+    @property
+    def requires_grad(self):
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        self.requires_grad_(value)
+
+    @property
+    def is_leaf(self):
+        from .tape import LeafNode
+        return self._node is None or isinstance(self._node, LeafNode)
+
+    def requires_grad_(self, requires_grad=True):
+        from .tape import LeafNode
+        if requires_grad:
+            if self.dtype.kind not in "fc":
+                raise GpuadTypeError(
+                    f"requires_grad_: only floating point and complex tensors can require "
+                    f"gradients, got dtype {self.dtype}")
+            if self._node is None:
+                self._node = LeafNode(self)
+            self._requires_grad = True
+        else:
+            if self._node is not None and not isinstance(self._node, LeafNode):
+                raise GpuadRuntimeError(
+                    "requires_grad_: can only change requires_grad of leaf tensors; "
+                    "use detach() for a non-leaf")
+            self._node = None
+            self._requires_grad = False
+        return self
+
+    def detach(self):
+        return Tensor._make(self._data, self._device)
+
+    def backward(self, grad=None, *, retain_graph=False, create_graph=False):
+        from .tape import eager_backward
+        eager_backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
+
+    # -- conversion --------------------------------------------------------------
+    def numpy(self):
+        if self._requires_grad and self._node is not None and not self.is_leaf:
+            pass  # a copy/view of the data; the graph is not involved
+        from .backends import get_backend
+        return get_backend(self._device).to_numpy(self._data)
+
+    def item(self):
+        if self.size != 1:
+            raise GpuadValueError_(f"item: only a tensor with one element can be converted "
+                                   f"to a Python scalar, got shape {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __complex__(self):
+        return complex(self.item())
+
+    def __index__(self):
+        if self.dtype.kind not in "iu" or self.ndim != 0:
+            raise GpuadTypeError("__index__: only 0-d integer tensors can be used as an index")
+        return int(self.item())
+
+    def __bool__(self):
+        if self.size != 1:
+            raise GpuadValueError_(
+                f"bool: the truth value of a tensor with {self.size} elements is ambiguous; "
+                "use .any() / .all() or ad.where")
+        return bool(self.item())
+
+    def to(self, device):
+        from .backends import check_name, get_backend
+        device = check_name(device, "Tensor.to")
+        if device == self._device:
+            return self
+        src = get_backend(self._device)
+        dst = get_backend(device)
+        data = dst.asarray(src.to_numpy(self._data)) if "cuda" in (device, self._device) \
+            else self._data
+        from .ops.pointwise import _copy_to
+        return _copy_to(self, data, device)
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def __array__(self, dtype=None, copy=None):
+        if self._device == "cuda":
+            raise GpuadTypeError(
+                "__array__: a cuda tensor cannot be converted to NumPy implicitly; "
+                "call .to('cpu') or .numpy() to copy it to the host")
+        a = np.asarray(self._data)
+        return a.astype(dtype) if dtype is not None else a
+
+    def __dlpack__(self, *args, **kwargs):
+        return self._data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self._data.__dlpack_device__()
+
+    @property
+    def __cuda_array_interface__(self):
+        if self._device != "cuda":
+            raise AttributeError(
+                "__cuda_array_interface__ is only defined for tensors on device 'cuda', "
+                f"this one is on {self._device!r}")
+        return self._data.__cuda_array_interface__
+
+    def __repr__(self):
+        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        extra = "" if self.dtype == np.float64 else f", dtype={self.dtype}"
+        if self._device != "cpu":
+            extra += f", device={self._device!r}"
+        if self._requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+
+def GpuadValueError_(msg):
+    from .errors import GpuadValueError
+    return GpuadValueError(msg)
+
+
+class Tracer(TensorBase):
+    """A value inside a transform. Subclasses hold their trace's data."""
+
+    __slots__ = ("_trace",)
+    requires_grad = False
+    grad = None
+
+    @property
+    def shape(self):
+        return self.aval[0]
+
+    @property
+    def dtype(self):
+        return self.aval[1]
+
+    @property
+    def device(self):
+        return self.aval[2]
+
+    def _concrete_error(self, what):
+        return TracerBoolConversionError(
+            f"{what}: the value of a traced tensor is not known while a transform traces "
+            "the function (data-dependent Python control flow); use ad.where(cond, a, b) "
+            "instead of if/else on tensor values")
+
+    def __bool__(self):
+        raise self._concrete_error("bool")
+
+    def __float__(self):
+        raise self._concrete_error("float")
+
+    def __int__(self):
+        raise self._concrete_error("int")
+
+    def __index__(self):
+        raise self._concrete_error("__index__")
+
+    def item(self):
+        raise self._concrete_error("item")
+
+    def numpy(self):
+        raise self._concrete_error("numpy")
+
+    def tolist(self):
+        raise self._concrete_error("tolist")
+
+    def __array__(self, dtype=None, copy=None):
+        raise self._concrete_error("__array__")
+
+    def detach(self):
+        from .ops.pointwise import stop_gradient
+        return stop_gradient(self)
+
+    def requires_grad_(self, requires_grad=True):
+        return self
+
+    def to(self, device):
+        if device == self.device:
+            return self
+        raise GpuadRuntimeError("Tensor.to: moving a traced tensor between devices inside a transform is not supported")
+
+    def __repr__(self):
+        return f"{type(self).__name__}(shape={self.shape}, dtype={self.dtype}, level={self._trace.level})"
