@@ -23,6 +23,7 @@ from __future__ import annotations
 import threading
 
 from .errors import GpuadRuntimeError
+from .tensor import Tracer
 
 
 class _State(threading.local):
@@ -129,8 +130,6 @@ class enable_grad(no_grad):
 
 
 def _lower_suspended(x, boundary):
-    from .tensor import Tracer
-
     while isinstance(x, Tracer):
         tr = x._trace
         if tr.level is None or tr.level < 0:
@@ -145,11 +144,12 @@ def _lower_suspended(x, boundary):
     return x
 
 
+_eval_prim = None
+
+
 def bind(prim, args, params):
     """Apply primitive ``prim`` to tensor ``args`` with static ``params``."""
-    from .tensor import Tracer
-    from .eval import eval_prim
-
+    global _eval_prim
     top = None
     boundary = _state.nograd_level
     any_tracer = False
@@ -158,7 +158,10 @@ def bind(prim, args, params):
             any_tracer = True
             break
     if not any_tracer:
-        return eval_prim(prim, args, params)
+        if _eval_prim is None:
+            from .eval import eval_prim as _e
+            _eval_prim = _e
+        return _eval_prim(prim, args, params)
     if boundary >= 0:
         args = [_lower_suspended(a, boundary) for a in args]
     for a in args:
@@ -171,6 +174,7 @@ def bind(prim, args, params):
             if top is None or tr.level > top.level:
                 top = tr
     if top is None:
+        from .eval import eval_prim
         return eval_prim(prim, args, params)
     tracers = [a if (isinstance(a, Tracer) and a._trace is top) else top.lift(a)
                for a in args]
@@ -179,7 +183,6 @@ def bind(prim, args, params):
 
 def find_top_trace(values):
     """Highest-level active, non-suspended trace among ``values`` (or None)."""
-    from .tensor import Tracer
 
     boundary = _state.nograd_level
     top = None

@@ -44,15 +44,15 @@ class TensorBase:
         return gpuad
 
     # -- operators ---------------------------------------------------------------
-    def __add__(self, o): return _ops().add(self, o)
+    def __add__(self, o): return _P.add(self, o)
     def __radd__(self, o): return _ops().add(o, self)
-    def __sub__(self, o): return _ops().subtract(self, o)
+    def __sub__(self, o): return _P.subtract(self, o)
     def __rsub__(self, o): return _ops().subtract(o, self)
-    def __mul__(self, o): return _ops().multiply(self, o)
+    def __mul__(self, o): return _P.multiply(self, o)
     def __rmul__(self, o): return _ops().multiply(o, self)
-    def __truediv__(self, o): return _ops().divide(self, o)
+    def __truediv__(self, o): return _P.divide(self, o)
     def __rtruediv__(self, o): return _ops().divide(o, self)
-    def __pow__(self, o): return _ops().pow(self, o)
+    def __pow__(self, o): return _P.pow(self, o)
     def __rpow__(self, o): return _ops().pow(o, self)
     def __matmul__(self, o): return _linalg().matmul(self, o)
     def __rmatmul__(self, o): return _linalg().matmul(o, self)
@@ -125,8 +125,13 @@ def _linalg():
     return linalg
 
 
+_P = None  # gpuad.ops.pointwise, bound once at import (operators are the hot path)
+
+
 def _add_unary_methods():
+    global _P
     from .ops import pointwise, reductions
+    _P = pointwise
 
     for name in pointwise.UNARY_NAMES + ("sigmoid", "erf"):
         fn = getattr(pointwise, name)

@@ -40,6 +40,11 @@ def _erf(x):
     return erf(x)
 
 
+# ops that raise no floating-point warnings worth silencing (errstate costs ~1 us)
+_QUIET = frozenset(["add", "sub", "mul", "neg", "eq", "ne", "lt", "le", "gt", "ge", "abs",
+                    "maximum", "minimum", "where", "sin", "cos", "tanh", "sigmoid",
+                    "logical_not", "logical_and", "logical_or", "sign", "atan", "square"])
+
 _EXTRA = {"sigmoid": _sigmoid, "erf": _erf, "where": np.where}
 
 
@@ -49,9 +54,14 @@ class CpuBackend(Backend):
 
     def elementwise(self, name, expr, arrays, out_dtype):
         fn = _UFUNCS.get(name) or _EXTRA[name]
-        with np.errstate(all="ignore"):
+        if name in _QUIET:
             out = fn(*arrays)
-        out = np.asarray(out)
+        else:
+            # log(-1), 1/0 and friends give nan/inf silently, as torch does
+            with np.errstate(all="ignore"):
+                out = fn(*arrays)
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)
         if out.dtype != out_dtype:
             out = out.astype(out_dtype)
         return out

@@ -16,10 +16,18 @@ from ._util import batch_elementwise, broadcast_shapes, coerce, instantiate
 # registrars
 
 
+_BOOL = np.dtype(bool)
+
+
 def _impl(name, expr, out_bool=False):
-    def impl(be, *arrays):
-        dt = np.dtype(bool) if out_bool else np.result_type(*arrays)
-        return be.elementwise(name, expr, arrays, dt)
+    # inputs were coerced to one dtype by the public function, so the output dtype
+    # is the first input's (bool for comparisons)
+    if out_bool:
+        def impl(be, *arrays):
+            return be.elementwise(name, expr, arrays, _BOOL)
+    else:
+        def impl(be, *arrays):
+            return be.elementwise(name, expr, arrays, arrays[0].dtype)
     return impl
 
 
@@ -229,8 +237,14 @@ stop_gradient_p.batch = lambda vals, dims: (stop_gradient_p.bind(vals[0]), dims[
 
 def _binary(prim, fn):
     def f(x1, x2):
+        # fast path: two concrete tensors of one dtype, device and shape
+        if type(x1) is Tensor and type(x2) is Tensor:
+            d1, d2 = x1._data, x2._data
+            if d1.dtype == d2.dtype and x1._device == x2._device and d1.shape == d2.shape:
+                return prim.bind(x1, x2)
         a, b = coerce(fn, x1, x2)
-        broadcast_shapes(fn, a.shape, b.shape)
+        if a.shape != b.shape:
+            broadcast_shapes(fn, a.shape, b.shape)
         return prim.bind(a, b)
     f.__name__ = fn
     f.__qualname__ = fn
@@ -240,6 +254,11 @@ def _binary(prim, fn):
 
 def _float_binary(prim, fn):
     def f(x1, x2):
+        if type(x1) is Tensor and type(x2) is Tensor:
+            d1, d2 = x1._data, x2._data
+            if (d1.dtype == d2.dtype and d1.dtype.kind in "fc" and x1._device == x2._device
+                    and d1.shape == d2.shape):
+                return prim.bind(x1, x2)
         a, b = coerce(fn, x1, x2, floating=True)
         broadcast_shapes(fn, a.shape, b.shape)
         return prim.bind(a, b)
@@ -283,8 +302,12 @@ def logical_not(x):
 
 
 def _unary(prim, fn):
+    keep_int = fn in ("abs", "square", "sign")
+
     def f(x):
-        (a,) = coerce(fn, x, floating=fn not in ("abs", "square", "sign"))
+        if type(x) is Tensor and (keep_int or x._data.dtype.kind in "fc"):
+            return prim.bind(x)
+        (a,) = coerce(fn, x, floating=not keep_int)
         return prim.bind(a)
     f.__name__ = fn
     f.__qualname__ = fn
