@@ -32,6 +32,7 @@ from .ops.linalg import (matmul, vecdot, outer, tensordot, einsum, diag, diagona
 from . import linalg
 from .transforms import jvp, vjp, grad, grad_and_value, jacfwd, jacrev, hessian, vmap
 from .custom import custom_jvp, custom_vjp
+from .jit import jit
 from .pytree import tree_flatten, tree_unflatten, tree_map
 from .tensor import _add_unary_methods as _aum
 

@@ -47,6 +47,11 @@ def _generator(device):
 def _draw(fn, kind, shape, dtype, device):
     dev = _device(device, fn)
     dt = np.dtype(dtype) if dtype is not None else np.dtype(np.float64)
+    from ..jit.graph import JitTrace
+    if any(isinstance(t, JitTrace) for t in core.state().stack):
+        raise GpuadRuntimeError(
+            f"{fn}: random ops inside ad.jit would be frozen into the compiled function; "
+            "draw the random tensor outside and pass it as an argument")
     traces = [t for t in core.state().stack if isinstance(t, BatchTrace)]
     for t in traces:
         if t.randomness == "error":

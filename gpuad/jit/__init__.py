@@ -1,0 +1,253 @@
+"""``ad.jit``: trace once per input signature, fuse pointwise chains, run compiled.
+
+``jit(func)`` records the primitives ``func`` binds (see ``graph.py``), removes common
+subexpressions and dead code, fuses same-shape pointwise chains into single kernels
+(``fusion.py``) and runs the resulting plan: fused groups as Numba loops on the cpu
+(``codegen_cpu.py``) or as gpuad's generated CUDA kernels on cuda / cudasim, other
+primitives through their backend implementations, with no per-op dispatch.
+
+Called with tracers of an enclosing transform (``vmap(jit(f))``), or with tensors that
+require grad on the eager tape, the function is inlined instead, so the enclosing
+transform sees every primitive; the numbers are the same either way.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+
+import numpy as np
+
+from .. import core, launches
+from ..backends import get_backend
+from ..core import new_trace
+from ..errors import GpuadTypeError
+from ..pytree import tree_flatten, tree_unflatten
+from ..tensor import Tensor, TensorBase, Tracer
+from . import codegen_cpu, fusion
+from .graph import Graph, JitTrace, JitTracer, Var, simplify
+
+
+class _Plan:
+    __slots__ = ("steps", "inputs", "consts", "outputs", "device", "n_kernels", "graph")
+
+
+def _leaf_key(x):
+    if isinstance(x, Tensor):
+        return ("T", x.shape, x.dtype.str, x.device)
+    if isinstance(x, np.ndarray):
+        return ("A", x.shape, x.dtype.str)
+    try:
+        hash(x)
+        return ("S", type(x).__name__, x)
+    except TypeError:
+        return ("O", id(x))
+
+
+class JitFunction:
+    """A function compiled per input signature. ``trace_count`` counts traces;
+    ``cache_info()`` describes the compiled plans."""
+
+    def __init__(self, func):
+        functools.update_wrapper(self, func)
+        self.func = func
+        self.trace_count = 0
+        self._cache = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, *args, **kwargs):
+        leaves, td = tree_flatten((args, kwargs))
+        for x in leaves:
+            if isinstance(x, Tracer) or (isinstance(x, Tensor) and x.requires_grad
+                                         and core.grad_enabled()):
+                return self.func(*args, **kwargs)
+        if core._state.stack:  # under a transform that did not touch our inputs
+            return self.func(*args, **kwargs)
+        leaves = [_as_tensor(x) for x in leaves]
+        key = (repr(td), tuple(_leaf_key(x) for x in leaves))
+        entry = self._cache.get(key)
+        if entry is None:
+            return self._trace(key, leaves, td)
+        plan, out_td, statics = entry
+        outs = _run(plan, [x._data for x in leaves if isinstance(x, Tensor)])
+        return tree_unflatten(out_td, _merge(outs, statics, plan.device))
+
+    def _trace(self, key, leaves, td):
+        graph = Graph()
+        trace = JitTrace(graph)
+        tensors = [x for x in leaves if isinstance(x, Tensor)]
+        devices = {x.device for x in tensors}
+        if len(devices) > 1:
+            from ..errors import GpuadValueError
+            raise GpuadValueError(f"jit: all tensor arguments must be on one device, got {sorted(devices)}")
+        with new_trace(trace):
+            wrapped = []
+            for x in leaves:
+                if isinstance(x, Tensor):
+                    v = graph.new_var(x.shape, x.dtype)
+                    graph.inputs.append(v)
+                    wrapped.append(JitTracer(trace, x, v))
+                else:
+                    wrapped.append(x)
+            args, kwargs = tree_unflatten(td, wrapped)
+            out = self.func(*args, **kwargs)
+            o_leaves, out_td = tree_flatten(out)
+            values, statics = [], []
+            for x in o_leaves:
+                if isinstance(x, JitTracer) and x._trace is trace:
+                    graph.outputs.append(x.var)
+                    values.append(x.val)
+                    statics.append(None)
+                elif isinstance(x, Tensor):
+                    graph.outputs.append(("const", x))
+                    values.append(x)
+                    statics.append(None)
+                elif isinstance(x, Tracer):
+                    raise GpuadTypeError("jit: the function returned a value traced by a transform "
+                                         "outside it")
+                else:
+                    graph.outputs.append(("static", x))
+                    values.append(x)
+                    statics.append(("static", x))
+        device = tensors[0].device if tensors else (values[0].device if values and isinstance(values[0], Tensor) else "cpu")
+        plan = _compile(simplify(graph), device)
+        with self._lock:
+            self._cache[key] = (plan, out_td, statics)
+            self.trace_count += 1
+        return tree_unflatten(out_td, values)
+
+    def cache_info(self):
+        return [{"signature": k[1], "kernels": p.n_kernels, "steps": len(p.steps)}
+                for k, (p, _, _) in self._cache.items()]
+
+    def lower(self, *args, **kwargs):
+        """The simplified graph for these arguments (traces if needed)."""
+        leaves, td = tree_flatten((args, kwargs))
+        leaves = [_as_tensor(x) for x in leaves]
+        key = (repr(td), tuple(_leaf_key(x) for x in leaves))
+        if key not in self._cache:
+            self._trace(key, leaves, td)
+        return self._cache[key][0].graph
+
+
+def _as_tensor(x):
+    if isinstance(x, np.ndarray):
+        from ..ops.creation import tensor
+        return tensor(x)
+    return x
+
+
+def _merge(outs, statics, device):
+    res = []
+    it = iter(outs)
+    for s in statics:
+        res.append(s[1] if s is not None else Tensor._make(next(it), device))
+    return res
+
+
+# -- compile ------------------------------------------------------------------------
+class _GroupStep:
+    __slots__ = ("fn", "inputs", "outputs", "shape", "exprs", "name")
+
+
+def _compile(graph, device):
+    plan = _Plan()
+    plan.graph = graph
+    plan.device = device
+    plan.inputs = [v.id for v in graph.inputs]
+    plan.consts = dict(graph.consts)
+    outs = []
+    for o in graph.outputs:
+        if isinstance(o, Var):
+            outs.append(o.id)
+        elif o[0] == "const":
+            cid = -len(plan.consts) - 1 - len(outs)
+            plan.consts[cid] = o[1]._data
+            outs.append(cid)
+    plan.outputs = outs
+    steps = []
+    n_kernels = 0
+    for s in fusion.partition(graph):
+        if isinstance(s, fusion.Group):
+            if len(s.eqns) == 1 and device == "cpu":
+                # a lone pointwise op: NumPy's ufunc is as fast and needs no compile
+                e = s.eqns[0]
+                steps.append(("eqn", e.prim, [v.id for v in e.inputs], e.params, e.out.id))
+                n_kernels += 1
+                continue
+            steps.append(("group", _build_group(s, device)))
+            n_kernels += 1 if device == "cpu" else len(s.outputs)
+        else:
+            steps.append(("eqn", s.prim, [v.id for v in s.inputs], s.params, s.out.id))
+            n_kernels += int(s.prim.kernel)
+    plan.steps = steps
+    plan.n_kernels = n_kernels
+    return plan
+
+
+def _build_group(g, device):
+    st = _GroupStep()
+    st.inputs = [v.id for v in g.inputs]
+    st.outputs = [(v.id, v.dtype) for v in g.outputs]
+    st.shape = g.shape
+    if device == "cpu":
+        lines, local = fusion.group_body(g)
+        for j, v in enumerate(g.outputs):
+            lines.append(f"q{j}[{', '.join(f'i{k}' for k in range(max(len(g.shape), 1)))}] = {local[v.id]}")
+        import hashlib
+        name = "fused"
+        src = codegen_cpu.source(lines, len(g.inputs), [v.dtype for v in g.outputs],
+                                 [v.dtype for v in g.inputs], len(g.shape), name)
+        st.fn = codegen_cpu.load(src, name)
+        st.exprs = None
+    else:
+        st.fn = None
+        st.exprs = [fusion.inline_expr(g, v) for v in g.outputs]
+    st.name = "+".join(e.prim.name for e in g.eqns)
+    return st
+
+
+# -- run ----------------------------------------------------------------------------
+def _run(plan, arrays):
+    be = get_backend(plan.device)
+    env = dict(plan.consts)
+    env.update(zip(plan.inputs, arrays))
+    record = launches.record
+    for step in plan.steps:
+        if step[0] == "eqn":
+            _, prim, ins, params, out = step
+            env[out] = prim.impl(be, *[env[i] for i in ins], **params)
+            if prim.kernel:
+                record(prim.name)
+        else:
+            st = step[1]
+            ins = [env[i] for i in st.inputs]
+            if st.fn is not None:
+                shape = st.shape if st.shape else (1,)
+                xp = np
+                views = [xp.broadcast_to(a, st.shape).reshape(shape) if a.shape != shape else a
+                         for a in ins]
+                outs = [xp.empty(shape, dtype=dt) for _, dt in st.outputs]
+                st.fn(*views, *outs)
+                record("fused:" + st.name)
+                for (vid, _), o in zip(st.outputs, outs):
+                    env[vid] = o.reshape(st.shape)
+            else:
+                for (vid, dt), expr in zip(st.outputs, st.exprs):
+                    env[vid] = be.elementwise("fused", expr, ins, dt)
+                    record("fused:" + st.name)
+    return [env[o] for o in plan.outputs]
+
+
+def jit(func=None):
+    """Compile ``func`` per input signature (shapes, dtypes, device, Python values).
+
+    >>> import gpuad as ad
+    >>> f = ad.jit(ad.vmap(ad.jacfwd(lambda x: ad.sin(x) * x)))
+    >>> f(ad.ones(10, 3)).shape
+    (10, 3, 3)
+    """
+    if func is None:
+        return jit
+    if isinstance(func, JitFunction):
+        return func
+    return JitFunction(func)

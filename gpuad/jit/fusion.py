@@ -1,0 +1,159 @@
+"""Fusion: maximal groups of same-shape pointwise equations become one kernel.
+
+An equation joins the group of one of its producers when it has the group's shape
+and joining cannot create a cycle (none of its inputs depends on the group through
+an equation outside it). A group runs at the position of its last member; its
+outputs are the values used outside it.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+_FUSABLE_DTYPES = {np.dtype(t) for t in ("float32", "float64", "int32", "int64", "bool")}
+_ARG = re.compile(r"\ba(\d+)\b")
+
+
+class Group:
+    __slots__ = ("id", "shape", "eqns", "inputs", "outputs")
+
+    def __init__(self, id, shape):
+        self.id = id
+        self.shape = shape
+        self.eqns = []
+        self.inputs = []   # external Vars, in first-use order
+        self.outputs = []  # Vars used outside the group
+
+    def __repr__(self):
+        return f"Group({self.id}, {self.shape}, {[e.prim.name for e in self.eqns]})"
+
+
+def fusable(eqn):
+    return (eqn.prim.expr is not None and eqn.out.dtype in _FUSABLE_DTYPES
+            and all(v.dtype in _FUSABLE_DTYPES for v in eqn.inputs))
+
+
+def partition(graph):
+    """Returns the execution steps: equations and Groups, in a valid order."""
+    producer_group = {}   # var id -> group producing it
+    deps = {}             # var id -> frozenset of group ids it depends on via non-members
+    groups = []
+    by_shape = {}
+    steps = []            # eqns and groups (a group placed at its first member's slot)
+    for e in graph.eqns:
+        in_deps = set()
+        for v in e.inputs:
+            in_deps |= deps.get(v.id, frozenset())
+        joined = None
+        if fusable(e):
+            # Prefer a producer's group (vertical fusion), then any group of the same
+            # shape (horizontal fusion of siblings such as sin(x) and cos(x)), newest
+            # first; never one that an input depends on through a non-member.
+            cands = [producer_group[v.id] for v in e.inputs if v.id in producer_group]
+            cands += reversed(by_shape.get(e.out.shape, []))
+            for g in cands:
+                if g.shape != e.out.shape:
+                    continue
+                if all(producer_group.get(u.id) is g or g.id not in deps.get(u.id, ())
+                       for u in e.inputs):
+                    joined = g
+                    break
+            if joined is None:
+                joined = Group(len(groups), e.out.shape)
+                groups.append(joined)
+                by_shape.setdefault(e.out.shape, []).append(joined)
+                steps.append(joined)
+            joined.eqns.append(e)
+            producer_group[e.out.id] = joined
+            own = set()
+            for v in e.inputs:
+                if producer_group.get(v.id) is joined:
+                    own |= deps.get(v.id, frozenset())
+                else:
+                    own |= deps.get(v.id, frozenset())
+            deps[e.out.id] = frozenset(own)
+        else:
+            for v in e.inputs:
+                g = producer_group.get(v.id)
+                if g is not None:
+                    in_deps.add(g.id)
+            deps[e.out.id] = frozenset(in_deps)
+            steps.append(e)
+    # a group must run after every input it reads: move each group to just before the
+    # first step that consumes one of its outputs, but after its last member's inputs
+    return _order(steps, groups, graph)
+
+
+def _order(steps, groups, graph):
+    # Topological order over steps (equations and groups) by data dependencies.
+    produced_by = {}
+    for s in steps:
+        for e in (s.eqns if isinstance(s, Group) else [s]):
+            produced_by[e.out.id] = s
+    for g in groups:
+        members = {e.out.id for e in g.eqns}
+        seen = set()
+        for e in g.eqns:
+            for v in e.inputs:
+                if v.id not in members and v.id not in seen:
+                    seen.add(v.id)
+                    g.inputs.append(v)
+    used_outside = {v.id for v in graph.outputs if hasattr(v, "id")}
+    for s in steps:
+        for e in (s.eqns if isinstance(s, Group) else [s]):
+            for v in e.inputs:
+                p = produced_by.get(v.id)
+                if p is not None and p is not s:
+                    used_outside.add(v.id)
+    for g in groups:
+        g.outputs = [e.out for e in g.eqns if e.out.id in used_outside]
+    # Kahn's algorithm, stable in the original order
+    index = {id(s): i for i, s in enumerate(steps)}
+    preds = {id(s): set() for s in steps}
+    for s in steps:
+        ins = s.inputs if isinstance(s, Group) else s.inputs
+        for v in ins:
+            p = produced_by.get(v.id)
+            if p is not None and p is not s:
+                preds[id(s)].add(id(p))
+    done, order = set(), []
+    pending = list(steps)
+    while pending:
+        progressed = False
+        rest = []
+        for s in pending:
+            if preds[id(s)] <= done:
+                order.append(s)
+                done.add(id(s))
+                progressed = True
+            else:
+                rest.append(s)
+        if not progressed:  # pragma: no cover - partition() prevents cycles
+            raise RuntimeError("jit: fusion produced a cyclic schedule")
+        pending = rest
+    return order
+
+
+def group_body(g):
+    """Statements computing the group's values from inputs a0..ak; returns
+    (lines, {var id: local name})."""
+    local = {v.id: f"a{i}" for i, v in enumerate(g.inputs)}
+    lines = []
+    for e in g.eqns:
+        names = [local[v.id] for v in e.inputs]
+        expr = _ARG.sub(lambda m: names[int(m.group(1))], e.prim.expr)
+        name = f"t{e.out.id}"
+        lines.append(f"{name} = {expr}")
+        local[e.out.id] = name
+    return lines, local
+
+
+def inline_expr(g, var):
+    """One expression for ``var`` over inputs a0..ak (for the GPU template)."""
+    local = {v.id: f"a{i}" for i, v in enumerate(g.inputs)}
+    exprs = {}
+    for e in g.eqns:
+        names = [local.get(v.id) or exprs[v.id] for v in e.inputs]
+        exprs[e.out.id] = "(" + _ARG.sub(lambda m: names[int(m.group(1))], e.prim.expr) + ")"
+    return exprs[var.id]

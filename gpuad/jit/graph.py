@@ -1,0 +1,159 @@
+"""Tracing a function into a graph of primitives.
+
+The jit trace runs the function once on *concrete* values while recording every
+primitive that reaches it (after all enclosing transforms inside the function have
+done their work, so ``jit(vmap(jacfwd(f)))`` records the batched tangent program
+itself). Values that enter without being inputs (closure constants, creation ops
+such as the identity basis of a Jacobian) become constants of the graph.
+
+NOTE [jit and Python values]: the graph is specialized to the Python values seen
+while tracing: Python scalars and other non-tensor arguments are part of the cache
+key, while tensors captured from a closure are baked in as constants. Changing a
+captured tensor after the first call does not retrace: pass it as an argument.
+"""
+from __future__ import annotations
+
+from ..core import Trace
+from ..tensor import Tracer
+
+
+class Var:
+    __slots__ = ("id", "shape", "dtype")
+
+    def __init__(self, id, shape, dtype):
+        self.id = id
+        self.shape = tuple(shape)
+        self.dtype = dtype
+
+    def __repr__(self):
+        return f"v{self.id}{list(self.shape)}"
+
+
+class Eqn:
+    __slots__ = ("prim", "inputs", "params", "out")
+
+    def __init__(self, prim, inputs, params, out):
+        self.prim = prim
+        self.inputs = inputs
+        self.params = params
+        self.out = out
+
+    def __repr__(self):
+        return f"{self.out} = {self.prim.name}({', '.join(map(repr, self.inputs))})"
+
+
+class Graph:
+    def __init__(self):
+        self.inputs = []      # Vars of the function's tensor arguments
+        self.consts = {}      # Var.id -> concrete array
+        self.eqns = []
+        self.outputs = []     # Vars (or constants) of the output leaves
+        self._n = 0
+
+    def new_var(self, shape, dtype):
+        v = Var(self._n, shape, dtype)
+        self._n += 1
+        return v
+
+    def __repr__(self):
+        return "\n".join(map(repr, self.eqns))
+
+
+class JitTrace(Trace):
+    def __init__(self, graph):
+        super().__init__()
+        self.graph = graph
+        self._const_vars = {}
+
+    def lift(self, x):
+        # a value from outside the function's arguments: a constant of the graph
+        from ..errors import GpuadRuntimeError
+        if isinstance(x, Tracer):
+            raise GpuadRuntimeError(
+                "jit: a value traced by a transform outside the jitted function leaked into it; "
+                "call the jitted function with it as an argument instead")
+        key = id(x)
+        v = self._const_vars.get(key)
+        if v is None:
+            v = self.graph.new_var(x.shape, x.dtype)
+            self.graph.consts[v.id] = x._data
+            self._const_vars[key] = (v, x)  # keep x alive so its id stays unique
+        else:
+            v = v[0]
+        return JitTracer(self, x, v)
+
+    def process(self, prim, tracers, params):
+        out = prim.bind(*[t.val for t in tracers], **params)
+        v = self.graph.new_var(out.shape, out.dtype)
+        self.graph.eqns.append(Eqn(prim, [t.var for t in tracers], dict(params), v))
+        return JitTracer(self, out, v)
+
+
+class JitTracer(Tracer):
+    """A value inside ``jit``: its concrete value while tracing, and its graph var."""
+
+    __slots__ = ("val", "var")
+
+    def __init__(self, trace, val, var):
+        self._trace = trace
+        self.val = val
+        self.var = var
+
+    @property
+    def aval(self):
+        v = self.val
+        return v.shape, v.dtype, v.device
+
+    @property
+    def primal(self):
+        return self.val
+
+
+# -- graph passes -------------------------------------------------------------------
+def _param_key(params):
+    items = []
+    for k in sorted(params):
+        v = params[k]
+        if isinstance(v, tuple):
+            v = tuple(("slice", s.start, s.stop, s.step) if isinstance(s, slice) else s for s in v)
+        items.append((k, v if _hashable(v) else repr(v)))
+    return tuple(items)
+
+
+def _hashable(v):
+    try:
+        hash(v)
+        return True
+    except TypeError:
+        return False
+
+
+def simplify(graph):
+    """Common-subexpression elimination, then dead-code elimination."""
+    alias = {}
+    seen = {}
+    eqns = []
+    for e in graph.eqns:
+        ins = [alias.get(v.id, v) for v in e.inputs]
+        e.inputs = ins
+        if e.prim.name == "stop_gradient":  # identity at run time
+            alias[e.out.id] = ins[0]
+            continue
+        key = (e.prim.name, tuple(v.id for v in ins), _param_key(e.params))
+        prev = seen.get(key)
+        if prev is not None:
+            alias[e.out.id] = prev
+            continue
+        seen[key] = e.out
+        eqns.append(e)
+    graph.outputs = [alias.get(v.id, v) if isinstance(v, Var) else v for v in graph.outputs]
+    live = {v.id for v in graph.outputs if isinstance(v, Var)}
+    kept = []
+    for e in reversed(eqns):
+        if e.out.id in live:
+            kept.append(e)
+            live.update(v.id for v in e.inputs)
+    kept.reverse()
+    graph.eqns = kept
+    graph.consts = {k: c for k, c in graph.consts.items() if k in live}
+    return graph
