@@ -36,27 +36,38 @@ def fusable(eqn):
 
 def partition(graph):
     """Returns the execution steps: equations and Groups, in a valid order."""
-    producer_group = {}   # var id -> group producing it
-    deps = {}             # var id -> frozenset of group ids it depends on via non-members
-    groups = []
-    by_shape = {}
-    steps = []            # eqns and groups (a group placed at its first member's slot)
+    producer = {}        # var id -> step (eqn or Group) producing it
+    preds = {}           # id(step) -> set of steps it reads from
+    groups, by_shape, steps = [], {}, []
+
+    def reaches(start, target):
+        # does ``start`` depend on ``target``? (DFS over step predecessors)
+        stack, seen = [start], set()
+        while stack:
+            s = stack.pop()
+            if s is target:
+                return True
+            if id(s) in seen:
+                continue
+            seen.add(id(s))
+            stack.extend(preds.get(id(s), ()))
+        return False
+
     for e in graph.eqns:
-        in_deps = set()
-        for v in e.inputs:
-            in_deps |= deps.get(v.id, frozenset())
+        in_steps = {id(producer[v.id]): producer[v.id] for v in e.inputs if v.id in producer}
         joined = None
         if fusable(e):
             # Prefer a producer's group (vertical fusion), then any group of the same
             # shape (horizontal fusion of siblings such as sin(x) and cos(x)), newest
-            # first; never one that an input depends on through a non-member.
-            cands = [producer_group[v.id] for v in e.inputs if v.id in producer_group]
-            cands += reversed(by_shape.get(e.out.shape, []))
+            # first; never one that an input depends on through another step, which
+            # would make the schedule cyclic.
+            cands = [producer[v.id] for v in e.inputs
+                     if isinstance(producer.get(v.id), Group)]
+            cands += list(reversed(by_shape.get(e.out.shape, [])))
             for g in cands:
                 if g.shape != e.out.shape:
                     continue
-                if all(producer_group.get(u.id) is g or g.id not in deps.get(u.id, ())
-                       for u in e.inputs):
+                if not any(p is not g and reaches(p, g) for p in in_steps.values()):
                     joined = g
                     break
             if joined is None:
@@ -64,24 +75,14 @@ def partition(graph):
                 groups.append(joined)
                 by_shape.setdefault(e.out.shape, []).append(joined)
                 steps.append(joined)
+                preds[id(joined)] = set()
             joined.eqns.append(e)
-            producer_group[e.out.id] = joined
-            own = set()
-            for v in e.inputs:
-                if producer_group.get(v.id) is joined:
-                    own |= deps.get(v.id, frozenset())
-                else:
-                    own |= deps.get(v.id, frozenset())
-            deps[e.out.id] = frozenset(own)
+            producer[e.out.id] = joined
+            preds[id(joined)].update(p for p in in_steps.values() if p is not joined)
         else:
-            for v in e.inputs:
-                g = producer_group.get(v.id)
-                if g is not None:
-                    in_deps.add(g.id)
-            deps[e.out.id] = frozenset(in_deps)
+            producer[e.out.id] = e
+            preds[id(e)] = set(in_steps.values())
             steps.append(e)
-    # a group must run after every input it reads: move each group to just before the
-    # first step that consumes one of its outputs, but after its last member's inputs
     return _order(steps, groups, graph)
 
 

@@ -1,0 +1,176 @@
+"""ad.jit: same numbers as eager under every transform, one trace per signature,
+fused kernels, clear errors for data-dependent control flow."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import gpuad as ad
+
+
+def chain(x):
+    return ad.sin(x) * ad.exp(-x ** 2) + x * ad.sum(x)
+
+
+def pointwise(x):
+    return ad.sin(x) * ad.exp(x) + ad.tanh(x) / (1.0 + x * x)
+
+
+def mixed(x):
+    A = ad.tensor(np.arange(12.0).reshape(3, 4) / 10.0, device=x.device)
+    y = A @ x[:4]
+    return ad.logsumexp(y) + ad.max(x) * ad.mean(ad.square(x[[0, 2, 2]]))
+
+
+TRANSFORMS = {
+    "f": lambda f: f,
+    "jacfwd": lambda f: ad.jacfwd(f),
+    "jacrev": lambda f: ad.jacrev(f),
+    "hessian": lambda f: ad.hessian(lambda x: ad.sum(f(x))),
+    "vmap": lambda f: ad.vmap(f),
+    "vmap(jacfwd)": lambda f: ad.vmap(ad.jacfwd(f)),
+    "vmap(jacrev)": lambda f: ad.vmap(ad.jacrev(f)),
+    "vmap(hessian)": lambda f: ad.vmap(ad.hessian(lambda x: ad.sum(f(x)))),
+    "jacfwd(jacrev)": lambda f: ad.jacfwd(ad.jacrev(lambda x: ad.sum(f(x)))),
+    "grad": lambda f: ad.grad(lambda x: ad.sum(f(x))),
+}
+
+
+@pytest.mark.parametrize("fname,f", [("chain", chain), ("pointwise", pointwise), ("mixed", mixed)])
+@pytest.mark.parametrize("tname", sorted(TRANSFORMS))
+def test_jit_matches_eager(tname, fname, f, rng):
+    g = TRANSFORMS[tname](f)
+    batched = tname.startswith("vmap")
+    x = ad.tensor(rng.normal(size=(3, 5) if batched else (5,)))
+    ref = g(x)
+    jg = ad.jit(g)
+    first = jg(x)
+    second = jg(x)
+    np.testing.assert_allclose(first.numpy(), ref.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(second.numpy(), ref.numpy(), rtol=1e-12, atol=1e-12)
+    assert jg.trace_count == 1
+
+
+def test_same_signature_never_retraces_new_one_does(rng):
+    jf = ad.jit(ad.vmap(ad.jacfwd(chain)))
+    x = ad.tensor(rng.normal(size=(4, 3)))
+    for _ in range(3):
+        jf(x)
+    assert jf.trace_count == 1
+    jf(ad.tensor(rng.normal(size=(4, 3))))   # new values, same signature
+    assert jf.trace_count == 1
+    jf(ad.tensor(rng.normal(size=(5, 3))))   # new shape
+    assert jf.trace_count == 2
+    jf(ad.tensor(rng.normal(size=(5, 3)), dtype="float32"))  # new dtype
+    assert jf.trace_count == 3
+
+
+def test_python_scalars_are_static(rng):
+    jf = ad.jit(lambda x, a: x * a)
+    x = ad.tensor(rng.normal(size=3))
+    np.testing.assert_allclose(jf(x, 2.0).numpy(), 2 * x.numpy())
+    np.testing.assert_allclose(jf(x, 3.0).numpy(), 3 * x.numpy())
+    assert jf.trace_count == 2
+
+
+def test_pointwise_jit_vmap_jacfwd_launches_at_most_two(rng):
+    jf = ad.jit(ad.vmap(ad.jacfwd(pointwise)))
+    x = ad.tensor(rng.normal(size=(50, 8)))
+    jf(x)
+    with ad.count_launches() as c:
+        out = jf(x)
+    assert c.launches <= 2, c.by_op
+    np.testing.assert_allclose(out.numpy(), ad.vmap(ad.jacfwd(pointwise))(x).numpy(), rtol=1e-12)
+
+
+def test_jit_reduces_launches_vs_eager(rng):
+    g = ad.vmap(ad.jacrev(chain))
+    x = ad.tensor(rng.normal(size=(6, 4)))
+    with ad.count_launches() as eager:
+        g(x)
+    jg = ad.jit(g)
+    jg(x)
+    with ad.count_launches() as jitted:
+        jg(x)
+    assert jitted.launches < eager.launches / 2
+
+
+def test_data_dependent_control_flow_raises_and_suggests_where(rng):
+    def f(x):
+        if ad.sum(x) > 0:
+            return x
+        return -x
+    jf = ad.jit(f)
+    with pytest.raises(ad.GpuadError, match="where"):
+        jf(ad.tensor(rng.normal(size=3)))
+    # the library is usable afterwards and the where-version works
+    g = ad.jit(lambda x: ad.where(ad.sum(x) > 0, x, -x))
+    x = ad.tensor([1.0, 2.0])
+    np.testing.assert_allclose(g(x).numpy(), [1.0, 2.0])
+
+
+def test_random_inside_jit_raises():
+    with pytest.raises(ad.GpuadError, match="jit"):
+        ad.jit(lambda x: x + ad.rand(3))(ad.ones(3))
+
+
+def test_jit_inside_transforms_is_inlined(rng):
+    jf = ad.jit(chain)
+    x = ad.tensor(rng.normal(size=(3, 4)))
+    np.testing.assert_allclose(ad.vmap(ad.jacfwd(jf))(x).numpy(),
+                               ad.vmap(ad.jacfwd(chain))(x).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ad.jacrev(jf)(x[0]).numpy(), ad.jacrev(chain)(x[0]).numpy(), rtol=1e-12)
+
+
+def test_jit_pytrees_and_constants(rng):
+    params = {"w": ad.tensor(rng.normal(size=(3, 2))), "b": ad.tensor(rng.normal(size=3))}
+
+    def net(p, x):
+        return ad.tanh(p["w"] @ x + p["b"]).sum()
+
+    g = ad.jit(ad.grad(net))
+    x = ad.tensor(rng.normal(size=2))
+    got = g(params, x)
+    ref = ad.grad(net)(params, x)
+    for k in params:
+        np.testing.assert_allclose(got[k].numpy(), ref[k].numpy(), rtol=1e-12)
+
+
+def test_eager_tape_through_jit_is_inlined():
+    jf = ad.jit(lambda x: (x * x).sum())
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    jf(x).backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0])
+
+
+def test_disk_cache_is_reused_by_a_second_process(tmp_path):
+    code = textwrap.dedent("""
+        import time, numpy as np, gpuad as ad
+        f = ad.jit(ad.vmap(ad.jacfwd(lambda x: ad.sin(x) * ad.cos(x) + x)))
+        x = ad.tensor(np.ones((4, 3)))
+        t0 = time.perf_counter(); f(x); f(ad.tensor(np.ones((4, 3))))
+        print(time.perf_counter() - t0)
+    """)
+    env = dict(os.environ, GPUAD_CACHE_DIR=str(tmp_path))
+    cold = float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                text=True, check=True).stdout.split()[-1])
+    files = list((tmp_path / "jit_cpu").iterdir())
+    assert any(f.suffix == ".py" for f in files)
+    assert any(f.name == "__pycache__" for f in files)
+    warm = float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                text=True, check=True).stdout.split()[-1])
+    assert warm < cold
+
+
+@pytest.mark.cudasim
+def test_jit_on_cudasim_matches_cpu(rng):
+    xn = rng.normal(size=(2, 3))
+    g = ad.vmap(ad.jacfwd(chain))
+    jg = ad.jit(g)
+    got = jg(ad.tensor(xn, device="cudasim"))
+    got = jg(ad.tensor(xn, device="cudasim"))
+    assert got.device == "cudasim"
+    np.testing.assert_allclose(got.numpy(), g(ad.tensor(xn)).numpy(), rtol=1e-12, atol=1e-14)
