@@ -76,8 +76,11 @@ def _split_aux(out, has_aux, fn):
     if not has_aux:
         return out, None
     if not isinstance(out, (tuple, list)) or len(out) != 2:
+        what = (f"a tensor of shape {tuple(out.shape)}" if isinstance(out, TensorBase) else
+                f"a {type(out).__name__} of length {len(out)}" if isinstance(out, (tuple, list)) else
+                type(out).__name__)
         raise GpuadTypeError(f"{fn}: with has_aux=True the function must return a pair "
-                             f"(output, aux), got {type(out).__name__}")
+                             f"(output, aux), got {what}")
     return out[0], out[1]
 
 
@@ -112,7 +115,10 @@ def jvp(func, primals, tangents, *, has_aux=False, strict=False):
     >>> t.numpy().round(4).tolist()
     [1.0, 0.5403]
     """
-    fn = "jvp"
+    return _jvp(func, primals, tangents, has_aux, "jvp")
+
+
+def _jvp(func, primals, tangents, has_aux, fn):
     if not isinstance(primals, (tuple, list)):
         raise GpuadTypeError(f"{fn}: argument 'primals' must be a tuple of tensors, got {type(primals).__name__}")
     if not isinstance(tangents, (tuple, list)):
@@ -163,7 +169,10 @@ def vjp(func, *primals, has_aux=False):
     >>> vjp_fn(ad.tensor(1.0))[0].tolist()
     [2.0, 4.0]
     """
-    fn = "vjp"
+    return _vjp(func, primals, has_aux, "vjp")
+
+
+def _vjp(func, primals, has_aux, fn):
     p_leaves, p_td = tree_flatten(primals)
     p_leaves = [_diff_leaf(p, fn, f"primals[{i}]") for i, p in enumerate(p_leaves)]
     leaves = [LeafNode(index=i) for i in range(len(p_leaves))]
@@ -222,19 +231,19 @@ def _partial(func, args, argnums, kwargs):
     return f
 
 
-def grad_and_value(func, argnums=0, has_aux=False):
+def grad_and_value(func, argnums=0, has_aux=False, _name="grad_and_value"):
     """Like :func:`grad` but returns ``(grad, value)`` (``(grad, (value, aux))`` with
     ``has_aux``)."""
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        fn = "grad_and_value"
+        fn = _name
         nums, single = _argnums(argnums, len(args), fn)
         diff = [_check_tree(args[i], fn, i) for i in nums]
-        res = vjp(_partial(func, args, nums, kwargs), *diff, has_aux=has_aux)
+        res = _vjp(_partial(func, args, nums, kwargs), diff, has_aux, fn)
         out, vjp_fn = res[0], res[1]
         if not isinstance(out, TensorBase) or out.ndim != 0:
             shape = getattr(out, "shape", type(out).__name__)
-            raise GpuadValueError(f"grad: the function must return a scalar (0-d) tensor, got "
+            raise GpuadValueError(f"{fn}: the function must return a scalar (0-d) tensor, got "
                                   f"{'shape ' + str(tuple(shape)) if not isinstance(shape, str) else shape}")
         from .ops.creation import ones_like
         g = vjp_fn(ones_like(out))
@@ -250,7 +259,7 @@ def grad(func, argnums=0, has_aux=False):
     >>> ad.grad(lambda x: (x ** 3).sum())(ad.tensor([1.0, 2.0])).tolist()
     [3.0, 12.0]
     """
-    gv = grad_and_value(func, argnums, has_aux)
+    gv = grad_and_value(func, argnums, has_aux, _name="grad")
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -312,7 +321,7 @@ def _dtype_of(leaves):
     return np.result_type(*[x.dtype for x in leaves])
 
 
-def jacfwd(func, argnums=0, has_aux=False, *, randomness="error", chunk_size=None):
+def jacfwd(func, argnums=0, has_aux=False, *, randomness="error", chunk_size=None, _name="jacfwd"):
     """Jacobian by forward mode: ``vmap(jvp)`` over the standard basis of the inputs.
 
     >>> import gpuad as ad
@@ -323,7 +332,7 @@ def jacfwd(func, argnums=0, has_aux=False, *, randomness="error", chunk_size=Non
     """
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        fn = "jacfwd"
+        fn = _name
         nums, single = _argnums(argnums, len(args), fn)
         diff = [_check_tree(args[i], fn, i) for i in nums]
         flat, td = tree_flatten(tuple(diff))
@@ -333,7 +342,7 @@ def jacfwd(func, argnums=0, has_aux=False, *, randomness="error", chunk_size=Non
 
         def push(*t_leaves):
             tangents = tree_unflatten(td, list(t_leaves))
-            res = jvp(f, tuple(diff), tuple(tangents), has_aux=has_aux)
+            res = _jvp(f, tuple(diff), tuple(tangents), has_aux, fn)
             return (res[1], res[0], res[2]) if has_aux else (res[1], res[0])
 
         basis = _basis_pieces(n, flat, _dtype_of(flat), flat[0].device)
@@ -353,7 +362,7 @@ def jacfwd(func, argnums=0, has_aux=False, *, randomness="error", chunk_size=Non
     return wrapper
 
 
-def jacrev(func, argnums=0, has_aux=False, *, chunk_size=None):
+def jacrev(func, argnums=0, has_aux=False, *, chunk_size=None, _name="jacrev"):
     """Jacobian by reverse mode: ``vmap(vjp_fn)`` over the standard basis of the outputs.
 
     >>> import gpuad as ad
@@ -363,14 +372,17 @@ def jacrev(func, argnums=0, has_aux=False, *, chunk_size=None):
     """
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        fn = "jacrev"
+        fn = _name
         nums, single = _argnums(argnums, len(args), fn)
         diff = [_check_tree(args[i], fn, i) for i in nums]
         flat, td = tree_flatten(tuple(diff))
-        res = vjp(_partial(func, args, nums, kwargs), *diff, has_aux=has_aux)
+        res = _vjp(_partial(func, args, nums, kwargs), diff, has_aux, fn)
         out, vjp_fn = res[0], res[1]
         o_leaves, o_td = tree_flatten(out)
         o_leaves = [_out_leaf(o, fn) for o in o_leaves]
+        if not o_leaves:  # nothing to differentiate: an empty Jacobian tree, as jacfwd gives
+            jac = tree_unflatten(o_td, [])
+            return (jac, res[2]) if has_aux else jac
         m = sum(o.size for o in o_leaves)
         basis = _basis_pieces(m, o_leaves, _dtype_of(o_leaves), o_leaves[0].device)
 
@@ -396,14 +408,23 @@ def jacrev(func, argnums=0, has_aux=False, *, chunk_size=None):
     return wrapper
 
 
-def hessian(func, argnums=0):
+def hessian(func, argnums=0, *, chunk_size=None):
     """``jacfwd(jacrev(func, argnums), argnums)``: forward-over-reverse.
 
     >>> import gpuad as ad
     >>> ad.hessian(lambda x: (x ** 3).sum())(ad.tensor([1.0, 2.0])).tolist()
     [[6.0, 0.0], [0.0, 12.0]]
     """
-    return jacfwd(jacrev(func, argnums), argnums)
+    inner = jacfwd(jacrev(func, argnums, chunk_size=chunk_size, _name="hessian"), argnums,
+                   chunk_size=chunk_size, _name="hessian")
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        nums, _ = _argnums(argnums, len(args), "hessian")
+        for i in nums:
+            _check_tree(args[i], "hessian", i)
+        return inner(*args, **kwargs)
+    return wrapper
 
 
 # ---------------------------------------------------------------------------------

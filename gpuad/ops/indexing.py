@@ -55,7 +55,10 @@ def _separated(spec):
 
 # -- gather -------------------------------------------------------------------------
 def _gather_impl(be, x, *arrays, spec):
-    return x[_np_index(spec, arrays)]
+    try:
+        return x[_np_index(spec, arrays)]
+    except IndexError as e:
+        raise GpuadIndexError(f"__getitem__/take: argument 'index' is out of bounds: {e}") from None
 
 
 gather_p = Primitive("gather", _gather_impl, nondiff_args=range(1, 64))

@@ -173,9 +173,10 @@ UNARY = {
 for _name, (_expr, _d) in UNARY.items():
     globals()[_name + "_p"] = defpointwise(_name, _expr, _d)
 
-# sign: derivative zero almost everywhere, so it is registered as non-differentiable
-# (its tangent and cotangent are symbolic zeros).
-sign_p = defpointwise("sign", "(1.0 if a0 > 0 else (-1.0 if a0 < 0 else 0.0))")
+# sign: derivative zero almost everywhere; kept differentiable (zero gradients rather
+# than "does not require grad"), as torch does.
+sign_p = defpointwise("sign", "(1.0 if a0 > 0 else (-1.0 if a0 < 0 else 0.0))",
+                      lambda o, x: _c(o, 0.0))
 
 # comparisons and logic: bool results, no derivative
 _CMP = {"eq": "a0 == a1", "ne": "a0 != a1", "lt": "a0 < a1", "le": "a0 <= a1",
