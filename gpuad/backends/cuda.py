@@ -12,8 +12,6 @@ import ctypes
 import functools
 import importlib.util
 
-import numpy as np
-
 from .cudasim import KernelBackend
 
 _INSTALL = "pip install gpuad[cuda12]"
@@ -88,4 +86,4 @@ class CudaBackend(KernelBackend):
         return isinstance(arr, self.xp.ndarray)
 
 
-__all__ = ["CudaBackend", "np"]
+__all__ = ["CudaBackend"]

@@ -145,6 +145,9 @@ def _merge(outs, statics, device):
 
 
 # -- compile ------------------------------------------------------------------------
+_PARALLEL_MIN = 1 << 17  # elements; below this a serial loop is faster
+
+
 class _GroupStep:
     __slots__ = ("fn", "inputs", "outputs", "shape", "exprs", "name")
 
@@ -174,7 +177,7 @@ def _compile(graph, device):
                 steps.append(("eqn", e.prim, [v.id for v in e.inputs], e.params, e.out.id))
                 n_kernels += 1
                 continue
-            steps.append(("group", _build_group(s, device)))
+            steps.append(("group", _build_group(s, device, graph.consts)))
             n_kernels += 1 if device == "cpu" else len(s.outputs)
         else:
             steps.append(("eqn", s.prim, [v.id for v in s.inputs], s.params, s.out.id))
@@ -184,24 +187,28 @@ def _compile(graph, device):
     return plan
 
 
-def _build_group(g, device):
+def _build_group(g, device, consts):
     st = _GroupStep()
-    st.inputs = [v.id for v in g.inputs]
+    _, arrays = fusion.literal_inputs(g, consts)
+    st.inputs = [v.id for v in arrays]
     st.outputs = [(v.id, v.dtype) for v in g.outputs]
     st.shape = g.shape
+    size = 1
+    for n in g.shape:
+        size *= n
     if device == "cpu":
-        lines, local = fusion.group_body(g)
+        lines, local = fusion.group_body(g, consts)
         for j, v in enumerate(g.outputs):
             lines.append(f"q{j}[{', '.join(f'i{k}' for k in range(max(len(g.shape), 1)))}] = {local[v.id]}")
-        import hashlib
-        name = "fused"
-        src = codegen_cpu.source(lines, len(g.inputs), [v.dtype for v in g.outputs],
-                                 [v.dtype for v in g.inputs], len(g.shape), name)
-        st.fn = codegen_cpu.load(src, name)
+        # Threads only pay off for large groups (and stall when the cores are busy).
+        parallel = size >= _PARALLEL_MIN
+        src = codegen_cpu.source(lines, len(arrays), [v.dtype for v in g.outputs],
+                                 [v.dtype for v in arrays], len(g.shape), "fused", parallel)
+        st.fn = codegen_cpu.load(src, "fused")
         st.exprs = None
     else:
         st.fn = None
-        st.exprs = [fusion.inline_expr(g, v) for v in g.outputs]
+        st.exprs = [fusion.inline_expr(g, v, consts) for v in g.outputs]
     st.name = "+".join(e.prim.name for e in g.eqns)
     return st
 

@@ -136,10 +136,31 @@ def _order(steps, groups, graph):
     return order
 
 
-def group_body(g):
+def literal_inputs(g, consts):
+    """Split a group's inputs into run-time arrays and 0-d constants, which are
+    written into the kernel as literals (``x ** 2.0`` then compiles to a multiply)."""
+    lits, arrays = {}, []
+    for v in g.inputs:
+        c = consts.get(v.id)
+        if c is not None and getattr(c, "ndim", 1) == 0 and c.dtype.kind in "fib":
+            val = c.item() if hasattr(c, "item") else c
+            lits[v.id] = repr(float(val)) if c.dtype.kind == "f" else repr(val)
+        else:
+            arrays.append(v)
+    return lits, arrays
+
+
+def _locals(g, consts):
+    lits, arrays = literal_inputs(g, consts or {})
+    local = {v.id: f"a{i}" for i, v in enumerate(arrays)}
+    local.update(lits)
+    return local
+
+
+def group_body(g, consts=None):
     """Statements computing the group's values from inputs a0..ak; returns
     (lines, {var id: local name})."""
-    local = {v.id: f"a{i}" for i, v in enumerate(g.inputs)}
+    local = _locals(g, consts)
     lines = []
     for e in g.eqns:
         names = [local[v.id] for v in e.inputs]
@@ -150,9 +171,9 @@ def group_body(g):
     return lines, local
 
 
-def inline_expr(g, var):
+def inline_expr(g, var, consts=None):
     """One expression for ``var`` over inputs a0..ak (for the GPU template)."""
-    local = {v.id: f"a{i}" for i, v in enumerate(g.inputs)}
+    local = _locals(g, consts)
     exprs = {}
     for e in g.eqns:
         names = [local.get(v.id) or exprs[v.id] for v in e.inputs]
