@@ -49,7 +49,7 @@ class KernelBackend(Backend):
             # Fallback: bool, small-int and complex reductions (sum of a mask, any/all
             # patterns) go to the array module on the same device.
             kernels.stats.fallbacks["reduce"] += 1
-            fn = getattr(self.xp, {"max": "max", "min": "min"}.get(name, name))
+            fn = getattr(self.xp, name)  # sum, prod, max, min
             return self.xp.asarray(fn(x, axis=axes, keepdims=keepdims))
 
     def small_linalg(self, name, *arrays):

@@ -1,0 +1,299 @@
+"""Compile every kernel gpuad can emit to PTX, without a GPU; optionally ``ptxas -v`` them.
+
+``python -m gpuad.kernels --ptx --arch sm_80,sm_90 --out DIR [--report]``
+
+Instances (see :func:`instances`):
+
+* an elementwise kernel per pointwise expression of :data:`POINTWISE` (the registry's
+  kernel expressions; any registry primitive with an expression not in the table is added
+  when ``gpuad`` imports), in float32 and float64, *without* a tangent batch (a general
+  broadcast over a 2-d output) and *with* one (one more leading broadcast dimension,
+  3-d: the tangent/basis directions are a grid dimension, never a per-thread loop, so the
+  register count does not depend on the number of directions);
+* the reduction template for sum/prod/max/min, float32 and float64, warp-shuffle and
+  shared-memory-tree variants, 256 threads per block, and the column-reduction template
+  (leading axes) for the same ops and dtypes;
+* the small linear algebra kernels det/inv/solve for k = 2, 3, 4, 8, float32 and float64;
+* anything registered with :func:`register_instance` (e.g. fused kernels of ``gpuad.jit``).
+
+``numba.cuda.compile_ptx`` runs Numba's NVVM through NVIDIA's NVRTC wheel; no driver or
+device is involved. Instances are compiled in a process pool, one task per instance for all
+architectures (Numba's typing is shared across them, so the second arch is nearly free).
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+import numpy as np
+
+# name -> (kernel expression, input kinds: "f" float, "b" bool). These are the registry's
+# expressions (gpuad/ops/pointwise.py); ``clip`` is the composite min(max(x, lo), hi).
+POINTWISE = {
+    "sin": ("math.sin(a0)", "f"), "cos": ("math.cos(a0)", "f"), "tan": ("math.tan(a0)", "f"),
+    "asin": ("math.asin(a0)", "f"), "acos": ("math.acos(a0)", "f"),
+    "atan": ("math.atan(a0)", "f"), "atan2": ("math.atan2(a0, a1)", "ff"),
+    "sinh": ("math.sinh(a0)", "f"), "cosh": ("math.cosh(a0)", "f"),
+    "tanh": ("math.tanh(a0)", "f"), "asinh": ("math.asinh(a0)", "f"),
+    "acosh": ("math.acosh(a0)", "f"), "atanh": ("math.atanh(a0)", "f"),
+    "exp": ("math.exp(a0)", "f"), "exp2": ("2.0 ** a0", "f"),
+    "expm1": ("math.expm1(a0)", "f"), "log": ("math.log(a0)", "f"),
+    "log2": ("math.log2(a0)", "f"), "log10": ("math.log10(a0)", "f"),
+    "log1p": ("math.log1p(a0)", "f"), "sqrt": ("math.sqrt(a0)", "f"),
+    "square": ("a0 * a0", "f"), "reciprocal": ("1.0 / a0", "f"), "abs": ("abs(a0)", "f"),
+    "sign": ("(1.0 if a0 > 0 else (-1.0 if a0 < 0 else 0.0))", "f"),
+    "sigmoid": ("1.0 / (1.0 + math.exp(-a0))", "f"), "pow": ("a0 ** a1", "ff"),
+    "maximum": ("max(a0, a1)", "ff"), "minimum": ("min(a0, a1)", "ff"),
+    "where": ("(a1 if a0 else a2)", "bff"), "clip": ("min(max(a0, a1), a2)", "fff"),
+    "erf": ("math.erf(a0)", "f"),
+    "add": ("a0 + a1", "ff"), "sub": ("a0 - a1", "ff"), "mul": ("a0 * a1", "ff"),
+    "div": ("a0 / a1", "ff"), "neg": ("-a0", "f"),
+}
+
+REDUCE_OPS = ("sum", "prod", "max", "min")
+LINALG_K = (2, 3, 4, 8)
+DTYPES = ("float32", "float64")
+REDUCE_BLOCK = 256
+_EXTRA: list[tuple[str, object, tuple]] = []
+
+
+def register_instance(name: str, pyfn, argtypes: tuple) -> None:
+    """Add a kernel (a plain Python kernel function in a module file, and its Numba
+    argument types) to what the PTX command compiles."""
+    _EXTRA.append((name, pyfn, argtypes))
+
+
+def _registry_extras() -> dict:
+    """Registry pointwise expressions missing from :data:`POINTWISE` (best effort)."""
+    try:
+        import gpuad  # noqa: F401  (registers the primitives)
+        from gpuad.primitive import registry
+    except Exception:
+        return {}
+    known = {e for e, _ in POINTWISE.values()}
+    out = {}
+    for name, p in sorted(registry.items()):
+        expr = getattr(p, "expr", None)
+        if not expr or expr in known or name in POINTWISE:
+            continue
+        arity = len(set(re.findall(r"\ba(\d+)\b", expr)))
+        logical = re.search(r"\b(and|or|not)\b", expr)
+        out[name] = (expr, ("b" if logical else "f") * arity, bool(p.differentiable))
+    return out
+
+
+def instances(include_registry: bool = True) -> list[tuple]:
+    """Every kernel instance as ``(label, kind, spec)`` (spec is picklable)."""
+    table = {name: (expr, kinds, True) for name, (expr, kinds) in POINTWISE.items()}
+    if include_registry:
+        table.update(_registry_extras())
+    out = []
+    for name, (expr, kinds, differentiable) in table.items():
+        # Non-differentiable extras (comparisons, logic) never see a tangent batch.
+        variants = ((2, "nd2"), (3, "nd3_tangent")) if differentiable else ((2, "nd2"),)
+        # Kernels whose inputs are all bool do not depend on the float dtype.
+        dtypes = ("bool",) if set(kinds) == {"b"} else DTYPES
+        for dt in dtypes:
+            for ndim, variant in variants:
+                out.append((f"ew_{name}_{dt}_{variant}", "elementwise", (expr, kinds, ndim, dt)))
+    for op in REDUCE_OPS:
+        for dt in DTYPES:
+            for shuffle in (True, False):
+                mode = "shfl" if shuffle else "tree"
+                out.append((f"reduce_{op}_{dt}_{mode}", "reduce", (op, dt, shuffle)))
+    for op in REDUCE_OPS:
+        for dt in DTYPES:
+            out.append((f"reduce_columns_{op}_{dt}", "reduce_columns", (op, dt)))
+    for k in LINALG_K:
+        for dt in DTYPES:
+            for fn in ("det", "inv", "solve"):
+                out.append((f"{fn}_k{k}_{dt}", "linalg", (fn, k, dt)))
+    for i, (name, _, _) in enumerate(_EXTRA):
+        out.append((name, "extra", i))
+    return out
+
+
+def _build(kind, spec):
+    """(python kernel function, numba argument types) for an instance."""
+    from numba import from_dtype, types
+
+    from . import elementwise, reduction, small_linalg
+
+    if kind == "elementwise":
+        expr, in_kinds, ndim, dt = spec
+        fdt = np.dtype("float64" if dt == "bool" else dt)
+        in_dt = [np.dtype(bool) if c == "b" else fdt for c in in_kinds]
+        from gpuad.backends.cudasim import _xp_eval
+        out_dt = np.asarray(_xp_eval(expr, [np.ones(1, d) for d in in_dt], np)).dtype
+        if out_dt.kind == "f":
+            out_dt = fdt
+        kinds = ("b",) * len(in_kinds)
+        fn = elementwise.kernel_function(expr, kinds, ndim, fdt.name)
+        arr = lambda d: types.Array(from_dtype(d), 1, "C")  # noqa: E731
+        sig = [arr(out_dt), types.int64] + [arr(d) for d in in_dt]
+        sig += [types.int64] * (ndim + ndim * len(in_kinds))
+        return fn, tuple(sig)
+    if kind == "reduce":
+        op, dt, shuffle = spec
+        fn = reduction.kernel_function(op, dt, REDUCE_BLOCK, shuffle)
+        a = types.Array(from_dtype(np.dtype(dt)), 1, "C")
+        return fn, (a, a) + (types.int64,) * 4
+    if kind == "reduce_columns":
+        op, dt = spec
+        fn = reduction.columns_kernel_function(op, dt)
+        a = types.Array(from_dtype(np.dtype(dt)), 1, "C")
+        return fn, (a, a) + (types.int64,) * 4
+    if kind == "linalg":
+        name, k, dt = spec
+        fn = small_linalg.kernel_function(name, k, dt)
+        a = types.Array(from_dtype(np.dtype(dt)), 1, "C")
+        nargs = {"det": 2, "inv": 2, "solve": 3}[name]
+        ints = {"det": 1, "inv": 1, "solve": 2}[name]
+        return fn, (a,) * nargs + (types.int64,) * ints
+    name, fn, sig = _EXTRA[spec]
+    return fn, tuple(sig)
+
+
+def _cc(arch: str) -> tuple:
+    return (int(arch[3:-1]), int(arch[-1]))
+
+
+def compile_ptx_multi(fn, sig, archs) -> list[str]:
+    """PTX of kernel ``fn`` for each arch, typing and lowering it once.
+
+    ``numba.cuda.compile_ptx`` re-runs the whole pipeline per compute capability; its
+    code library can emit PTX for several (``get_asm_strs(cc=...)``), which halves the
+    time of the PTX command. That entry point is internal to numba-cuda, so any failure
+    falls back to the public ``compile_ptx`` per arch.
+    """
+    from numba import cuda
+    ccs = sorted(_cc(a) for a in archs)
+    try:
+        from numba.cuda.compiler import _compile_pyfunc_with_fixup
+        lib, _ = _compile_pyfunc_with_fixup(fn, sig, device=False, abi="numba", cc=ccs[0])
+        out = []
+        for a in archs:
+            codes = lib.get_asm_strs(cc=_cc(a))
+            if len(codes) != 1:
+                raise RuntimeError("multiple PTX modules")
+            out.append(codes[0])
+        return out
+    except Exception:
+        return [cuda.compile_ptx(fn, sig, cc=_cc(a))[0] for a in archs]
+
+
+def _compile_one(task):
+    label, kind, spec, archs, outdir = task
+    t0 = time.perf_counter()
+    fn, sig = _build(kind, spec)
+    paths = []
+    for arch, ptx in zip(archs, compile_ptx_multi(fn, sig, archs)):
+        path = os.path.join(outdir, f"{label}.{arch}.ptx")
+        with open(path, "w") as f:
+            f.write(ptx)
+        paths.append((arch, path))
+    return label, paths, time.perf_counter() - t0
+
+
+def find_ptxas() -> str | None:
+    p = shutil.which("ptxas")
+    if p:
+        return p
+    import glob
+    for cand in sorted(glob.glob("/usr/local/cuda*/bin/ptxas"), reverse=True):
+        return cand
+    return None
+
+
+_RE_REGS = re.compile(r"Used (\d+) registers")
+_RE_SPILL = re.compile(
+    r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads")
+_RE_SMEM = re.compile(r"(\d+) bytes smem")
+
+
+def ptxas_info(ptxas: str, path: str, arch: str) -> dict:
+    """Registers, stack frame, spill stores/loads and static shared memory of a PTX file."""
+    r = subprocess.run([ptxas, f"-arch={arch}", "-v", path, "-o", os.devnull],
+                       capture_output=True, text=True)
+    text = r.stdout + r.stderr
+    if r.returncode != 0:
+        raise RuntimeError(f"ptxas failed on {path}:\n{text}")
+    regs = max((int(m) for m in _RE_REGS.findall(text)), default=0)
+    spills = _RE_SPILL.findall(text)
+    stack = max((int(s[0]) for s in spills), default=0)
+    st = max((int(s[1]) for s in spills), default=0)
+    ld = max((int(s[2]) for s in spills), default=0)
+    smem = max((int(m) for m in _RE_SMEM.findall(text)), default=0)
+    return {"registers": regs, "stack": stack, "spill_stores": st, "spill_loads": ld,
+            "smem": smem}
+
+
+def _ptxas_task(args):
+    ptxas, label, arch, path = args
+    return label, arch, ptxas_info(ptxas, path, arch)
+
+
+def run(archs, outdir, report=False, jobs=None, only=None, stream=sys.stdout) -> dict:
+    """Compile all instances for ``archs`` into ``outdir``; return a summary dict."""
+    os.makedirs(outdir, exist_ok=True)
+    for a in archs:
+        if not re.fullmatch(r"sm_\d\d+", a):
+            raise SystemExit(f"gpuad.kernels --ptx: bad --arch entry {a!r} (expected e.g. sm_80)")
+    insts = instances()
+    if only:
+        insts = [i for i in insts if only in i[0]]
+    if any(kind == "extra" for _, kind, _ in insts):
+        jobs = 1  # registered functions live in this process only
+    jobs = jobs or os.cpu_count() or 1
+    tasks = [(label, kind, spec, tuple(archs), outdir) for label, kind, spec in insts]
+    t0 = time.perf_counter()
+    results = []
+    if jobs == 1:
+        results = [_compile_one(t) for t in tasks]
+    else:
+        with ProcessPoolExecutor(jobs) as ex:
+            results = list(ex.map(_compile_one, tasks, chunksize=4))
+    compile_s = time.perf_counter() - t0
+    files = [(label, arch, path) for label, paths, _ in results for arch, path in paths]
+    print(f"compiled {len(results)} kernels x {len(archs)} archs = {len(files)} PTX files "
+          f"into {outdir} in {compile_s:.1f} s ({jobs} processes)", file=stream)
+    summary = {"kernels": [r[0] for r in results], "files": [f[2] for f in files],
+               "compile_s": compile_s, "report": None}
+    if report:
+        ptxas = find_ptxas()
+        if ptxas is None:
+            print("--report: ptxas is not on this machine (PATH or /usr/local/cuda*/bin); "
+                  "no register/spill report", file=stream)
+            return summary
+        # ptxas spends most of its wall time outside the CPU here; threads suffice.
+        t1 = time.perf_counter()
+        with ThreadPoolExecutor(4 * jobs) as ex:
+            rows = list(ex.map(_ptxas_task, [(ptxas, l, a, p) for l, a, p in files]))
+        summary["ptxas_s"] = time.perf_counter() - t1
+        print(f"ran ptxas -v on {len(rows)} files in {summary['ptxas_s']:.1f} s", file=stream)
+        summary["report"] = rows
+        _print_table(rows, ptxas, stream)
+    return summary
+
+
+def _print_table(rows, ptxas, stream):
+    w = max(len(r[0]) for r in rows)
+    head = (f"{'kernel':<{w}}  {'arch':<6} {'regs':>4} {'stack':>5} {'spill_st':>8} "
+            f"{'spill_ld':>8} {'smem':>5}")
+    print(f"ptxas: {ptxas}", file=stream)
+    print(head, file=stream)
+    print("-" * len(head), file=stream)
+    for label, arch, i in rows:
+        print(f"{label:<{w}}  {arch:<6} {i['registers']:>4} {i['stack']:>5} "
+              f"{i['spill_stores']:>8} {i['spill_loads']:>8} {i['smem']:>5}", file=stream)
+    regs = max(rows, key=lambda r: r[2]["registers"])
+    spills = [r for r in rows if r[2]["spill_stores"] or r[2]["spill_loads"]]
+    print(f"summary: {len(rows)} PTX files; max registers {regs[2]['registers']} "
+          f"({regs[0]}, {regs[1]}); kernels with spills: {len(spills)}"
+          + (": " + ", ".join(f"{r[0]}@{r[1]}" for r in spills) if spills else ""),
+          file=stream)
