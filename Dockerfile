@@ -30,6 +30,6 @@ RUN useradd --create-home --uid 1000 --shell /usr/sbin/nologin gpuad
 USER gpuad
 WORKDIR /home/gpuad
 ENV GPUAD_DEVICE=cuda \
-    GPUAD_CACHE_DIR=/home/gpuad/.cache/gpuad/kernels
+    GPUAD_CACHE_DIR=/home/gpuad/.cache/gpuad
 
 CMD ["gpuad", "demo", "--device", "cuda"]

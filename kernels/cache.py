@@ -3,7 +3,7 @@
 Two layers, as in CuPy (source and binary memoized separately):
 
 * the *source* of a generated kernel is written once to a module file in the cache folder
-  (``$GPUAD_CACHE_DIR`` or ``~/.cache/gpuad/kernels``) and imported from there. Numba refuses
+  (``$GPUAD_CACHE_DIR/kernels``, default ``~/.cache/gpuad/kernels``) and imported from there. Numba refuses
   ``cache=True`` for functions built with ``exec`` ("no locator available for file
   '<string>'"); a function that lives in a real file can be cached, so the CUDA target's
   compiled binary lands in Numba's ``__pycache__`` beside the generated module and a new
@@ -26,8 +26,8 @@ _memo: dict[tuple, object] = {}
 
 
 def cache_dir() -> str:
-    d = os.environ.get("GPUAD_CACHE_DIR") or os.path.join(
-        os.path.expanduser("~"), ".cache", "gpuad", "kernels")
+    root = os.environ.get("GPUAD_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "gpuad")
+    d = os.path.join(root, "kernels")
     try:
         os.makedirs(d, exist_ok=True)
         if not os.access(d, os.W_OK):

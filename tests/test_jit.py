@@ -157,7 +157,7 @@ def test_disk_cache_is_reused_by_a_second_process(tmp_path):
     env = dict(os.environ, GPUAD_CACHE_DIR=str(tmp_path))
     cold = float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                                 text=True, check=True).stdout.split()[-1])
-    files = list((tmp_path / "jit_cpu").iterdir())
+    files = list((tmp_path / "kernels").iterdir())
     assert any(f.suffix == ".py" for f in files)
     assert any(f.name == "__pycache__" for f in files)
     warm = float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,

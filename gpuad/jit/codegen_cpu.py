@@ -1,26 +1,10 @@
 """CPU code generation for fused pointwise groups: one Numba ``njit(parallel=True)``
-loop nest per group, written to a module file in the cache folder so Numba can cache
-the machine code on disk (a second process loads it in milliseconds)."""
+loop nest per group, written to a module file in the kernel cache folder
+(``gpuad.kernels.cache``) so Numba can cache the machine code on disk: a second process
+loads it in milliseconds."""
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import os
-import sys
-import threading
-
 import numpy as np
-
-_lock = threading.Lock()
-_loaded = {}
-
-
-def cache_dir():
-    d = os.environ.get("GPUAD_CACHE_DIR") or os.path.join(
-        os.path.expanduser("~"), ".cache", "gpuad")
-    d = os.path.join(d, "jit_cpu")
-    os.makedirs(d, exist_ok=True)
-    return d
 
 
 _NB_TYPES = {"float64": "float64", "float32": "float32", "int64": "int64", "int32": "int32",
@@ -63,25 +47,6 @@ def source(body_lines, n_in, out_dtypes, in_dtypes, ndim, name, parallel=True):
 
 
 def load(src, name):
-    key = hashlib.sha1(src.encode()).hexdigest()[:16]
-    fn = _loaded.get(key)
-    if fn is not None:
-        return fn
-    with _lock:
-        fn = _loaded.get(key)
-        if fn is not None:
-            return fn
-        modname = f"gpuad_fused_{key}"
-        path = os.path.join(cache_dir(), modname + ".py")
-        if not os.path.exists(path):
-            tmp = path + f".{os.getpid()}.tmp"
-            with open(tmp, "w") as f:
-                f.write(src)
-            os.replace(tmp, path)  # atomic: no half-written module is ever imported
-        spec = importlib.util.spec_from_file_location(modname, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[modname] = mod
-        spec.loader.exec_module(mod)
-        fn = getattr(mod, name)
-        _loaded[key] = fn
-        return fn
+    """Compile (or load from the disk cache) the module ``src`` and return ``name``."""
+    from gpuad.kernels.cache import load_source
+    return getattr(load_source("jitcpu", src), name)
