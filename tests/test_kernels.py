@@ -158,7 +158,7 @@ def test_elementwise_memoized_and_disk_cached(tmp_path, monkeypatch):
     kernels.run_elementwise(expr, [x + 1], np.float64, SIM)
     assert kernels.stats.compiles["elementwise"] == 1
     assert kernels.stats.launches["elementwise"] == 2
-    files = list(tmp_path.glob("gpuad_kernel_ew_*.py"))
+    files = list((tmp_path / "kernels").glob("gpuad_kernel_ew_*.py"))
     assert len(files) == 1 and expr in files[0].read_text()
 
 
