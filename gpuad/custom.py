@@ -132,22 +132,28 @@ def _reverse_custom_jvp(trace, fun, rule, args):
     out = _call_custom_jvp(fun, rule, primals)
     o, otd = tree_flatten(out)
 
-    def node_vjp(ct):
-        # transpose the (linear in tangents) JVP rule by reverse mode on it
-        def tangent_map(*ts):
-            return tree_flatten(rule(tuple(primals), tuple(ts))[1])[0]
-        _, pull = vjp(tangent_map, *[_zeros(p) for p in primals])
-        return pull([ct] if len(o) == 1 else ct)
+    def node_vjp_for(j):
+        # The JVP rule is linear in the tangents, so its VJP (at zero tangents) is the
+        # transpose. Output j's node pulls back a cotangent that is zero elsewhere.
+        def node_vjp(ct):
+            def tangent_map(*ts):
+                return tree_flatten(rule(tuple(primals), tuple(ts))[1])[0]
+            _, pull = vjp(tangent_map, *[_zeros(p) for p in primals])
+            cts = [ct if k == j else _zeros(o[k]) for k in range(len(o))]
+            return pull(cts)
+        return node_vjp
 
-    if len(o) != 1:
-        raise GpuadTypeError("custom_jvp: reverse mode supports functions with one output tensor")
-    node = CustomNode(node_vjp, parents)
+    return tree_unflatten(otd, [_attach(trace, x, CustomNode(node_vjp_for(j), parents))
+                                for j, x in enumerate(o)])
+
+
+def _attach(trace, x, node):
     if trace is None:
-        t = Tensor._make(o[0]._data, o[0].device)
+        t = Tensor._make(x._data, x.device)
         t._node = node
         t._requires_grad = True
         return t
-    return ReverseTracer(trace, o[0], node)
+    return ReverseTracer(trace, x, node)
 
 
 class custom_vjp:
@@ -220,20 +226,17 @@ def _reverse_custom_vjp(trace, name, fun, fwd, bwd, args):
         raise GpuadTypeError(f"custom_vjp: the fwd rule of {name} must return (output, residuals)")
     out, residuals = res
     o, otd = tree_flatten(out)
-    if len(o) != 1:
-        raise GpuadTypeError("custom_vjp: supports functions with one output tensor")
 
-    def node_vjp(ct):
-        cts = bwd(residuals, ct)
-        if not isinstance(cts, (tuple, list)) or len(cts) != len(primals):
-            raise GpuadTypeError(f"custom_vjp: the bwd rule of {name} must return a tuple with one "
-                                 f"cotangent per input ({len(primals)}), got {cts!r}")
-        return tuple(cts)
+    def node_vjp_for(j):
+        def node_vjp(ct):
+            g = ct if len(o) == 1 and otd.kind == "leaf" else tree_unflatten(
+                otd, [ct if k == j else _zeros(o[k]) for k in range(len(o))])
+            cts = bwd(residuals, g)
+            if not isinstance(cts, (tuple, list)) or len(cts) != len(primals):
+                raise GpuadTypeError(f"custom_vjp: the bwd rule of {name} must return a tuple with "
+                                     f"one cotangent per input ({len(primals)}), got {cts!r}")
+            return tuple(cts)
+        return node_vjp
 
-    node = CustomNode(node_vjp, parents)
-    if trace is None:
-        t = Tensor._make(o[0]._data, o[0].device)
-        t._node = node
-        t._requires_grad = True
-        return t
-    return ReverseTracer(trace, o[0], node)
+    return tree_unflatten(otd, [_attach(trace, x, CustomNode(node_vjp_for(j), parents))
+                                for j, x in enumerate(o)])

@@ -334,29 +334,42 @@ class Tracer(TensorBase):
             "the function (data-dependent Python control flow); use ad.where(cond, a, b) "
             "instead of if/else on tensor values")
 
+    # Under differentiation (not under vmap or jit) the primal value is concrete, as in
+    # torch.func: Python control flow, float() and item() see it and treat it as a
+    # constant. Under vmap or jit there is no single value and they raise.
+    _has_concrete_primal = False
+
+    def _concrete(self, what):
+        x = self
+        while isinstance(x, Tracer):
+            if not x._has_concrete_primal:
+                raise x._concrete_error(what)
+            x = x.primal
+        return x
+
     def __bool__(self):
-        raise self._concrete_error("bool")
+        return bool(self._concrete("bool"))
 
     def __float__(self):
-        raise self._concrete_error("float")
+        return float(self._concrete("float"))
 
     def __int__(self):
-        raise self._concrete_error("int")
+        return int(self._concrete("int"))
 
     def __index__(self):
-        raise self._concrete_error("__index__")
+        return self._concrete("__index__").__index__()
 
     def item(self):
-        raise self._concrete_error("item")
+        return self._concrete("item").item()
 
     def numpy(self):
-        raise self._concrete_error("numpy")
+        return self._concrete("numpy").numpy()
 
     def tolist(self):
-        raise self._concrete_error("tolist")
+        return self._concrete("tolist").tolist()
 
     def __array__(self, dtype=None, copy=None):
-        raise self._concrete_error("__array__")
+        return self._concrete("__array__").__array__(dtype)
 
     def detach(self):
         from .ops.pointwise import stop_gradient

@@ -534,6 +534,9 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
                 if batched:
                     v = x.val
                     nd = v.ndim
+                    if not -nd <= d < nd:
+                        raise GpuadValueError(f"vmap: out_dims={d} is out of range for an output with "
+                                              f"{nd - 1} dims (valid: {-nd} to {nd - 1})")
                     dd = int(d) % nd
                     res.append(moveaxis(v, x.bdim, dd) if x.bdim != dd else v)
                 else:
@@ -551,8 +554,16 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
     def _vmap_chunked(func, leaves, td, dims, size, kwargs):
         from .ops.indexing import slice_axis
         from .ops.shape import concat
+        from .ops import random as _random
         chunks = []
+        # NOTE [randomness under vmap]: "same" means one draw for the whole batch, so
+        # every chunk replays the generator state the first chunk started from.
+        snap = _random.snapshot() if randomness == "same" else None
         for start in range(0, size, chunk_size):
+            if snap is not None:
+                # generators created during the first chunk are replayed from their seed
+                if start:
+                    _random.restore(snap)
             stop = min(start + chunk_size, size)
             part = [x if d is None else slice_axis(x, d, start, stop) for x, d in zip(leaves, dims)]
             chunks.append(_vmap_once(func, part, td, dims, stop - start, kwargs))

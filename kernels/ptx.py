@@ -14,7 +14,9 @@ Instances (see :func:`instances`):
   shared-memory-tree variants, 256 threads per block, and the column-reduction template
   (leading axes) for the same ops and dtypes;
 * the small linear algebra kernels det/inv/solve for k = 2, 3, 4, 8, float32 and float64;
-* anything registered with :func:`register_instance` (e.g. fused kernels of ``gpuad.jit``).
+* the fused kernels ``gpuad.jit`` generates for representative programs (see
+  :func:`_fused_extras`), float32 and float64;
+* anything registered with :func:`register_instance`.
 
 ``numba.cuda.compile_ptx`` runs Numba's NVVM through NVIDIA's NVRTC wheel; no driver or
 device is involved. Instances are compiled in a process pool, one task per instance for all
@@ -87,6 +89,38 @@ def _registry_extras() -> dict:
     return out
 
 
+def _fused_extras() -> dict:
+    """Fused kernels ``gpuad.jit`` emits for representative programs: the bench's
+    pointwise function under jit(vmap(jacfwd)) and jit(vmap(jacrev)), and a tanh MLP's
+    input Hessian."""
+    try:
+        import gpuad as ad
+        from gpuad.jit import fused_expressions
+    except Exception:
+        return {}
+
+    def pointwise(x):
+        return ad.sin(x) * ad.exp(-x ** 2) + x * ad.sum(x)
+
+    def mlp(x):
+        w = ad.tensor(np.linspace(-1, 1, 16).reshape(8, 2))
+        return ad.sum(ad.tanh(w @ x) ** 2)
+
+    x = ad.ones(4, 16)
+    progs = {"pointwise_jacfwd": (ad.vmap(ad.jacfwd(pointwise)), x),
+             "pointwise_jacrev": (ad.vmap(ad.jacrev(pointwise)), x),
+             "mlp_hessian": (ad.vmap(ad.hessian(mlp)), ad.ones(4, 2))}
+    out, seen = {}, set()
+    for name, (fn, arg) in progs.items():
+        for label, expr, kinds, ndim in fused_expressions(fn, arg):
+            # one-op outputs are already covered by the pointwise table
+            if expr in seen or len(re.findall(r"[-+*/]|math\.", expr)) < 2:
+                continue
+            seen.add(expr)
+            out[f"fused_{name}_{label}"] = (expr, kinds, ndim)
+    return out
+
+
 def instances(include_registry: bool = True) -> list[tuple]:
     """Every kernel instance as ``(label, kind, spec)`` (spec is picklable)."""
     table = {name: (expr, kinds, True) for name, (expr, kinds) in POINTWISE.items()}
@@ -113,6 +147,10 @@ def instances(include_registry: bool = True) -> list[tuple]:
         for dt in DTYPES:
             for fn in ("det", "inv", "solve"):
                 out.append((f"{fn}_k{k}_{dt}", "linalg", (fn, k, dt)))
+    if include_registry:
+        for name, (expr, kinds, ndim) in _fused_extras().items():
+            for dt in DTYPES:
+                out.append((f"ew_{name}_{dt}", "elementwise", (expr, kinds, ndim, dt)))
     for i, (name, _, _) in enumerate(_EXTRA):
         out.append((name, "extra", i))
     return out

@@ -27,6 +27,7 @@ class JVPTrace(Trace):
 
 class JVPTracer(Tracer):
     __slots__ = ("primal", "tangent")
+    _has_concrete_primal = True
 
     def __init__(self, trace, primal, tangent):
         self._trace = trace

@@ -30,6 +30,7 @@ class ReverseTrace(Trace):
 
 class ReverseTracer(Tracer):
     __slots__ = ("primal", "node")
+    _has_concrete_primal = True
 
     def __init__(self, trace, primal, node):
         self._trace = trace

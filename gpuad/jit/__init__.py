@@ -245,6 +245,24 @@ def _run(plan, arrays):
     return [env[o] for o in plan.outputs]
 
 
+def fused_expressions(func, *args):
+    """The fused pointwise groups ``jit(func)(*args)`` compiles, as GPU-template inputs:
+    a list of ``(label, expr, input dtype kinds, ndim)``. Used by the PTX command to compile
+    representative fused kernels without a GPU."""
+    jf = JitFunction(func)
+    graph = jf.lower(*args)
+    out = []
+    for s in fusion.partition(graph):
+        if not isinstance(s, fusion.Group) or len(s.eqns) < 2:
+            continue
+        _, arrays = fusion.literal_inputs(s, graph.consts)
+        kinds = "".join("b" if v.dtype == np.bool_ else "f" for v in arrays)
+        for v in s.outputs:
+            out.append((f"{s.id}_{v.id}", fusion.inline_expr(s, v, graph.consts), kinds,
+                        max(len(s.shape), 1)))
+    return out
+
+
 def jit(func=None):
     """Compile ``func`` per input signature (shapes, dtypes, device, Python values).
 

@@ -118,6 +118,28 @@ def _batch_spec(vals, dims, spec, n_lead):
     return new_spec, new_arrays, 0
 
 
+def _adv_perm(spec, k):
+    """Batched index arrays put the batch index first, which makes the advanced group
+    leading in the result; when the unbatched index kept that group in place (one
+    contiguous group after some slices), move its k dims back behind those slices.
+    Returns the permutation for the gather result, or None."""
+    if _separated(spec):
+        return None
+    pos = _advanced_positions(spec)
+    if not pos:
+        return None
+    pre = sum(1 for s in spec[:pos[0]] if isinstance(s, slice) or s is None)
+    if pre == 0:
+        return None
+    rest = list(range(1 + k, 1 + k + pre))
+    return (0,) + tuple(rest) + tuple(range(1, 1 + k))
+
+
+def _index_rank(arrays, dims):
+    logical = [a.ndim - (d is not None) for a, d in zip(arrays, dims)]
+    return builtins_max(logical) if logical else 0
+
+
 def builtins_max(xs):
     m = xs[0]
     for v in xs[1:]:
@@ -135,7 +157,14 @@ def _gather_batch(vals, dims, spec):
     else:
         x = move_bdim_front(x, xd)
     new_spec, new_arrays, bdim = _batch_spec(arrays, adims, spec, 1)
-    return gather_p.bind(x, *new_arrays, spec=new_spec), bdim
+    out = gather_p.bind(x, *new_arrays, spec=new_spec)
+    if any(d is not None for d in adims):
+        perm = _adv_perm(spec, _index_rank(arrays, adims))
+        if perm is not None:
+            from .shape import transpose_p
+            perm = perm + tuple(range(len(perm), out.ndim))
+            out = transpose_p.bind(out, perm=perm)
+    return out, bdim
 
 
 gather_p.batch = _gather_batch
@@ -180,6 +209,13 @@ def _scatter_batch(vals, dims, spec, shape):
         perm = list(range(1, u.ndim))
         perm.insert(bdim, 0)
         u = transpose_p.bind(u, perm=tuple(perm))
+    if any(d is not None for d in adims):
+        perm = _adv_perm(spec, _index_rank(arrays, adims))
+        if perm is not None:  # the update's layout to the batched gather's layout
+            from .shape import transpose_p
+            perm = perm + tuple(range(len(perm), u.ndim))
+            inv = tuple(int(i) for i in np.argsort(perm))
+            u = transpose_p.bind(u, perm=inv)
     return scatter_add_p.bind(u, *new_arrays, spec=new_spec, shape=(size,) + tuple(shape)), 0
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import GpuadTypeError
 from ..primitive import Primitive
-from ..tensor import Tensor
+from ..tensor import Tensor, TensorBase
 from ._util import batch_elementwise, broadcast_shapes, coerce, instantiate
 
 # ---------------------------------------------------------------------------------
@@ -117,9 +117,16 @@ def _safe_log(x):
     return log(where(equal(x, 0), _c(x, 1.0), x))
 
 
+def _pow_d0(o, x, y):
+    if type(y) is Tensor and y.ndim == 0:  # a constant exponent: keep it a Python number
+        yv = y.item()
+        return multiply(y, pow(x, yv - 1))
+    return multiply(y, pow(x, subtract(y, 1)))
+
+
 pow_p = defpointwise(
     "pow", "a0 ** a1",
-    lambda o, x, y: multiply(y, pow(x, subtract(y, 1))),
+    _pow_d0,
     lambda o, x, y: where(equal(x, 0), _c(o, 0.0), multiply(o, _safe_log(x))))
 atan2_p = defpointwise(
     "atan2", "math.atan2(a0, a1)",
@@ -287,6 +294,12 @@ logical_or = _binary(logical_or_p, "logical_or")
 
 def pow(x1, x2):
     """``x1 ** x2`` elementwise. Integer tensors to integer powers stay integer."""
+    if isinstance(x2, (int, float)) and not isinstance(x2, bool) and isinstance(x1, TensorBase):
+        # exact special cases that keep derivatives of x**2 free of pow calls
+        if x2 == 2:
+            return square(x1)
+        if x2 == 1:
+            return x1
     a, b = coerce("pow", x1, x2)
     broadcast_shapes("pow", a.shape, b.shape)
     return pow_p.bind(a, b)

@@ -22,6 +22,7 @@ from .creation import _device, _shape
 _lock = threading.Lock()
 _seed = None
 _generators = {}
+_initial = {}  # a generator's state when it was created (for chunked "same" replays)
 
 
 def manual_seed(seed):
@@ -30,6 +31,7 @@ def manual_seed(seed):
     with _lock:
         _seed = int(seed)
         _generators.clear()
+        _initial.clear()
 
 
 def _generator(device):
@@ -41,6 +43,7 @@ def _generator(device):
         else:
             g = be.xp.random.default_rng(_seed)
         _generators[device] = g
+        _initial[device] = g.bit_generator.state
     return g
 
 
@@ -91,3 +94,22 @@ def rand_like(x, dtype=None, device=None):
 
 def randn_like(x, dtype=None, device=None):
     return randn(*x.shape, dtype=dtype or x.dtype, device=device or x.device)
+
+
+def snapshot():
+    """The generators' states (so chunked ``vmap(randomness="same")`` can replay one
+    draw for every chunk; see NOTE [randomness under vmap])."""
+    with _lock:
+        return {d: g.bit_generator.state for d, g in _generators.items()}, _seed
+
+
+def restore(snap):
+    states, seed = snap
+    with _lock:
+        for d, g in _generators.items():
+            if d not in states:  # created after the snapshot: rewind to its first state
+                g.bit_generator.state = _initial[d]
+        for d, st in states.items():
+            g = _generators.get(d)
+            if g is not None:
+                g.bit_generator.state = st
