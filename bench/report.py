@@ -1,0 +1,302 @@
+"""Turn a run's record into a console table, JSON, and a markdown page with a PNG plot."""
+from __future__ import annotations
+
+import json
+import os
+
+from .run import LIB_LABEL, LIB_ORDER
+
+COLUMNS = ("workload", "method", "mode", "B", "gpuad", "torch.func", "JAX", "NumPy analytic",
+           "gpuad/torch.func", "gpuad/JAX", "launches", "gpuad 1st call", "JAX compile")
+CELL_MAX = 34
+
+
+def fmt_time(s) -> str:
+    if s is None:
+        return "-"
+    if s >= 1.0:
+        return f"{s:.2f} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.3g} ms"
+    return f"{s * 1e6:.3g} us"
+
+
+def fmt_ratio(r) -> str:
+    return "-" if r is None else (f"{r:.3g}x")
+
+
+def _cell(entry) -> str:
+    if entry["median_s"] is not None:
+        return fmt_time(entry["median_s"])
+    st = entry["status"]
+    if st.startswith("error"):
+        return "error (see notes)"
+    return st if len(st) <= CELL_MAX else st[:CELL_MAX - 3] + "..."
+
+
+def rows(data) -> list:
+    out = []
+    for r in data["results"]:
+        libs = r["libs"]
+        g = libs["gpuad"]
+        launches = r.get("launches")
+        out.append([
+            r["workload"], r["method"], r["mode"], f"{r['B']:,}",
+            *(_cell(libs[k]) for k in LIB_ORDER),
+            fmt_ratio(r.get("ratio_gpuad_torch")), fmt_ratio(r.get("ratio_gpuad_jax")),
+            "-" if launches is None else str(launches),
+            fmt_time(g.get("first_call_s")) if g.get("first_call_s") is not None else "-",
+            fmt_time(libs["jax"].get("compile_s")) if libs["jax"].get("compile_s") else "-",
+        ])
+    return out
+
+
+def notes(data) -> list:
+    n = ["times: median per call of a batched Jacobian/Hessian over B points, float64, after warm-up; "
+         "ratios > 1 mean gpuad is slower.",
+         "jit rows: torch.func has no jit here (eager only), so gpuad/torch.func compares gpuad jit "
+         "with torch.func eager; gpuad/JAX compares jit with jax.jit.",
+         "JAX eager = jax.vmap(...) called without jax.jit (op-by-op dispatch).",
+         "launches: gpuad kernel launches for one batched call (ad.count_launches).",
+         "gpuad 1st call: first call in the process (Numba compiles; for jit: trace + compile + run); "
+         "JAX compile: jax.jit(...).lower(x).compile() for that shape."]
+    if data["meta"]["device"] == "cudasim":
+        n.append("device cudasim: Numba's CUDA simulator runs every GPU thread in Python; these "
+                 "times check the GPU code path, they say nothing about GPU speed.")
+    seen = set()
+    for r in data["results"]:
+        for k in LIB_ORDER:
+            st = r["libs"][k]["status"]
+            if (st.startswith("error") or len(st) > CELL_MAX) and (k, st) not in seen:
+                seen.add((k, st))
+                n.append(f"{LIB_LABEL[k]} on {r['workload']} {r['method']} {r['mode']} "
+                         f"B={r['B']:,}: {st}")
+    return n
+
+
+def format_table(data) -> str:
+    body = rows(data)
+    widths = [max(len(str(x)) for x in col) for col in zip(COLUMNS, *body)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    out = [line(COLUMNS), line("-" * w for w in widths)]
+    prev = None
+    for row in body:
+        if prev is not None and row[0] != prev:
+            out.append("")
+        prev = row[0]
+        out.append(line(row))
+    m = data["meta"]["machine"]
+    out.append("")
+    out.append(f"machine: {m['cpu']}, {m['cores']} cores, threads per library: {m['threads']}; "
+               f"device: {data['meta']['device']}; load average at start "
+               f"{m.get('load_avg_1_5_15')}, at end {data['meta'].get('load_avg_end_1_5_15')}")
+    out.append("libraries: " + "; ".join(f"{k}: {v}" for k, v in data["libraries"].items()))
+    out += [f"note: {x}" for x in notes(data)]
+    out += [f"summary: {x}" for x in summary(data)]
+    return "\n".join(out)
+
+
+def format_profiles(data) -> str:
+    out = []
+    for w, p in data.get("profiles", {}).items():
+        out.append(f"\nprofile: {w} {p['method']} {p['mode']} B={p['B']:,} "
+                   f"({p['why'] + '; ' if p.get('why') else ''}{fmt_time(p['total_s_per_call'])} per call under cProfile, "
+                   f"{p['calls']} calls)")
+        for f in p["top"]:
+            share = f"{100 * f['share']:.0f}%" if f["share"] is not None else "?"
+            out.append(f"  {share:>4}  tottime {fmt_time(f['tottime_s_per_call']):>9}  "
+                       f"ncalls {f['ncalls_per_call']:>7.0f}  {f['function']}")
+    return "\n".join(out)
+
+
+def summary(data) -> list:
+    """Geometric-mean ratios per (mode, B), and the worst row against each peer."""
+    import math
+    out = []
+    res = data["results"]
+    for mode in dict.fromkeys(r["mode"] for r in res):
+        for B in dict.fromkeys(r["B"] for r in res):
+            cell = [r for r in res if r["mode"] == mode and r["B"] == B]
+            parts = []
+            for key, peer in (("ratio_gpuad_torch", "torch.func"), ("ratio_gpuad_jax", "JAX")):
+                vals = [(r[key], r) for r in cell if r.get(key)]
+                if not vals:
+                    continue
+                gm = math.exp(sum(math.log(v) for v, _ in vals) / len(vals))
+                worst_v, worst = max(vals, key=lambda t: t[0])
+                parts.append(f"gpuad/{peer} geometric mean {gm:.2f}x over {len(vals)} rows "
+                             f"(worst {worst_v:.2f}x: {worst['workload']} {worst['method']})")
+            if mode == "eager":  # until gpuad has a jit, its eager mode meets JAX's best
+                jit = {(r["workload"], r["method"]): r["libs"]["jax"]["median_s"]
+                       for r in res if r["mode"] == "jit" and r["B"] == B}
+                vals = [(r["libs"]["gpuad"]["median_s"] / jit[(r["workload"], r["method"])], r)
+                        for r in cell if r["libs"]["gpuad"]["median_s"]
+                        and jit.get((r["workload"], r["method"]))]
+                if vals:
+                    gm = math.exp(sum(math.log(v) for v, _ in vals) / len(vals))
+                    best_v, best = min(vals, key=lambda t: t[0])
+                    parts.append(f"gpuad eager/JAX jit geometric mean {gm:.2f}x "
+                                 f"(best {best_v:.2f}x: {best['workload']} {best['method']})")
+            if parts:
+                out.append(f"{mode}, B = {B:,}: " + "; ".join(parts))
+    return out
+
+
+def write_json(data, path) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as fh:
+        json.dump(data, fh, indent=1, default=str)
+
+
+# --------------------------------------------------------------------------------------------
+# plot and markdown
+# --------------------------------------------------------------------------------------------
+SERIES = (("gpuad", "eager", "gpuad eager", "C0", "o-"), ("gpuad", "jit", "gpuad jit", "C0", "s--"),
+          ("torch.func", "eager", "torch.func", "C3", "o-"), ("jax", "eager", "JAX eager", "C2", "o-"),
+          ("jax", "jit", "JAX jit", "C2", "s--"), ("numpy", "eager", "NumPy analytic", "C7", "^:"))
+
+
+def plot(data, path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    res = data["results"]
+    wls = list(dict.fromkeys(r["workload"] for r in res))
+    methods = list(dict.fromkeys(r["method"] for r in res))
+    fig, axes = plt.subplots(len(wls), len(methods), figsize=(4.2 * len(methods), 3.2 * len(wls)),
+                             squeeze=False)
+    for i, w in enumerate(wls):
+        for j, m in enumerate(methods):
+            ax = axes[i][j]
+            cell = [r for r in res if r["workload"] == w and r["method"] == m]
+            if not cell:
+                ax.set_visible(False)
+                continue
+            for lib, mode, label, color, style in SERIES:
+                pts = sorted((r["B"], r["libs"][lib]["median_s"]) for r in cell
+                             if r["mode"] == mode and r["libs"][lib]["median_s"])
+                if pts:
+                    ax.plot(*zip(*pts), style, color=color, label=label, markersize=5)
+            for r in cell:  # say where gpuad failed rather than leave a silent gap
+                st = r["libs"]["gpuad"]["status"]
+                if st.startswith("error"):
+                    kind = st.split(":")[1].strip() if ":" in st else "error"
+                    ax.annotate(f"gpuad {r['mode']}: {kind}", xy=(r["B"], 0.97),
+                                xycoords=("data", "axes fraction"), ha="right", va="top",
+                                fontsize=7, color="C3")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_title(f"{w}: {m}", fontsize=10)
+            ax.set_xlabel("batch B")
+            ax.set_ylabel("median time per call [s]")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=7)
+    m = data["meta"]["machine"]
+    fig.suptitle(f"gpuad vs peers, float64, {m['cpu']}, {m['threads']} thread(s)", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def markdown_table(data) -> str:
+    body = rows(data)
+    out = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join("---" for _ in COLUMNS) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in body]
+    return "\n".join(out)
+
+
+PEER_BUGS = [
+    "## Peer bugs",
+    "",
+    "- torch 2.13: `torch.func.vmap(torch.func.jacfwd(torch.linalg.det))` is wrong for every batch "
+    "element but the first (`jacfwd` alone, `vmap(jacrev)`, `vmap` of a single `jvp`, and the "
+    "`forward_ad` dual API are all right; it is the nested vmap of `det`'s forward rule). "
+    "`neohookean` therefore writes J = det F as a 3x3 cofactor expansion, the same code in every "
+    "library. Repro:",
+    "",
+    "```python",
+    "import torch",
+    "from torch.func import vmap, jacfwd, jacrev",
+    "F = torch.eye(3, dtype=torch.float64) + 0.15 * torch.randn(4, 3, 3, dtype=torch.float64)",
+    "print((vmap(jacfwd(torch.linalg.det))(F) - vmap(jacrev(torch.linalg.det))(F)).abs().max())  # ~1e3",
+    "```",
+    "",
+]
+
+
+def write_markdown(data, path) -> None:
+    png = os.path.splitext(path)[0] + ".png"
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    plot(data, png)
+    meta, m = data["meta"], data["meta"]["machine"]
+    cmd = " ".join(meta["argv"])
+    vers = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+    lines = [
+        "# Performance",
+        "",
+        "Batched Jacobians and Hessians of the physics workloads of DESIGN.md (\"Performance "
+        "contract\"), gpuad against torch.func, JAX and a hand-written analytic NumPy "
+        "Jacobian, all in one process. Generated by `bench` — do not edit by hand.",
+        "",
+        f"- Command: `{cmd}` ({meta['wall_s']:.0f} s wall), {meta['date_utc']} UTC",
+        f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['platform']}",
+        f"- Load average (1, 5, 15 min) at start: {m.get('load_avg_1_5_15')}, at end: "
+        f"{meta.get('load_avg_end_1_5_15')} (other processes shared the machine when this is "
+        f"above 1: compare ratios within the run, not absolute times)",
+        f"- Threads: every library pinned to {m['threads']} "
+        "(OMP/MKL/OpenBLAS/Numba env vars and XLA_FLAGS set before import, torch.set_num_threads)",
+        f"- gpuad device: `{meta['device']}`; versions: {vers}",
+        "- Libraries: " + "; ".join(f"{k}: {v}" for k, v in data["libraries"].items()),
+        "",
+        "## Workloads",
+        "",
+    ]
+    lines += [f"- `{w}`: {t}" for w, t in data["workloads"].items()]
+    lines += [
+        "",
+        "Every per-point function is written once per library in `bench/workloads/<name>.py` "
+        "and batched with the library's own `vmap`. Before any timing, every implementation is "
+        f"checked against the analytic NumPy reference (rtol {meta['rtol']:g}, float64), in a "
+        f"check pass over every cell at B = {meta.get('check_batch', 5):,} and again at each timed B; "
+        "a disagreement stops the run.",
+        "",
+        "## Results",
+        "",
+    ]
+    lines += [f"- {x}" for x in summary(data)]
+    lines += [
+        "",
+        markdown_table(data),
+        "",
+    ]
+    lines += [f"- {x}" for x in notes(data)]
+    lines += ["", f"![time vs batch size]({os.path.basename(png)})", ""]
+    if data.get("profiles"):
+        lines += ["## Where gpuad's time goes", "",
+                  "cProfile of the slowest gpuad method of each workload at the largest B "
+                  "(top 5 functions by own time):", "", "```", format_profiles(data).strip(), "```", ""]
+    lines += [
+        "## Reproduce",
+        "",
+        "```sh",
+        "pip install -e '.[bench]'          # torch, jax[cpu], tqdm, matplotlib",
+        f"{cmd}",
+        "python -m bench --quick           # B = 1,000 only, fewer repeats (< 5 min on 2 cores)",
+        "python -m bench --help            # --device cpu|cudasim|cuda, --json, --workloads, --threads, --profile",
+        "```",
+        "",
+        "Timing protocol: each cell builds `vmap(T(f))` in every library, calls it once (checked "
+        "against the reference), warms up, then runs rounds in which every library is called "
+        "once, always in the order gpuad, torch.func, JAX, NumPy; the figure is the median over "
+        f"rounds ({meta['repeats_min_max'][0]} to {meta['repeats_min_max'][1]} rounds, as many "
+        "as fit a fixed time budget). Numbers from a 2-core virtual machine are noisy: compare "
+        "ratios from one run, not absolute times across runs.",
+        "",
+    ]
+    lines += PEER_BUGS
+    extra = data.get("markdown_extra")
+    if extra:
+        lines += [extra, ""]
+    with open(path, "w") as fh:
+        fh.write("\n".join(lines))

@@ -1,0 +1,13 @@
+"""The physics workloads of DESIGN.md ("Performance contract").
+
+Each module writes its function once per library (``gpuad_fn(ad, device)``,
+``torch_fn(torch, device)``, ``jax_fn(jnp)``: per-point functions, batched by ``vmap`` in the
+harness), an input generator ``make_input(batch, seed)`` (float64 NumPy), the methods it is
+timed with (``METHODS``: transforms of the per-point function) and a batched analytic NumPy
+reference ``numpy_reference(method, X)``.
+"""
+from . import kinetics, mlp_pinn, neohookean, pointwise
+
+WORKLOADS = {m.NAME: m for m in (pointwise, kinetics, neohookean, mlp_pinn)}
+
+__all__ = ["WORKLOADS", "pointwise", "kinetics", "neohookean", "mlp_pinn"]
