@@ -23,7 +23,7 @@ class Primitive:
     """
 
     __slots__ = ("name", "impl", "jvp", "vjp", "batch", "expr", "differentiable",
-                 "kernel", "nondiff_args", "__weakref__")
+                 "kernel", "nondiff_args", "vjp_takes_needs", "__weakref__")
 
     def __init__(self, name, impl, *, differentiable=True, kernel=True, expr=None,
                  nondiff_args=()):
@@ -38,6 +38,10 @@ class Primitive:
         self.differentiable = differentiable
         self.kernel = kernel          # False for pure views (no launch)
         self.nondiff_args = frozenset(nondiff_args)  # e.g. index arrays, conditions
+        # when True, vjp also gets ``needs=`` (a tuple of bools: which inputs are tracked),
+        # so it never computes cotangents for constants (a weight captured by a jacrev'd
+        # function would otherwise get a per-example cotangent that is thrown away)
+        self.vjp_takes_needs = False
         registry[name] = self
 
     def bind(self, *args, **params):

@@ -29,7 +29,11 @@ class Node:
             raise GpuadRuntimeError(
                 "backward: trying to backward through the graph a second time; its saved "
                 "values were freed after the first backward (pass retain_graph=True)")
-        return self.prim.vjp(ct, self.out, *self.args, **self.params)
+        prim = self.prim
+        if prim.vjp_takes_needs:
+            needs = tuple(p is not None for p in self.parents)
+            return prim.vjp(ct, self.out, *self.args, needs=needs, **self.params)
+        return prim.vjp(ct, self.out, *self.args, **self.params)
 
     def release(self):
         self.args = None

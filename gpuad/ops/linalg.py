@@ -43,11 +43,14 @@ def _einsum_jvp(p, t, subscripts):
     return out, tout
 
 
-def _einsum_vjp(ct, out, *ops, subscripts):
+def _einsum_vjp(ct, out, *ops, subscripts, needs=None):
     from .shape import broadcast_to, reshape
     ins, o = _parse(subscripts)
     res = []
     for i, x in enumerate(ops):
+        if needs is not None and not needs[i]:
+            res.append(None)
+            continue
         others = [s for j, s in enumerate(ins) if j != i]
         avail = set(o).union(*others) if others else set(o)
         keep = "".join(c for c in ins[i] if c in avail)
@@ -77,6 +80,7 @@ def _einsum_batch(vals, dims, subscripts):
 
 
 einsum_p.jvp, einsum_p.vjp, einsum_p.batch = _einsum_jvp, _einsum_vjp, _einsum_batch
+einsum_p.vjp_takes_needs = True
 
 
 def _fresh(n, avoid=""):
@@ -283,27 +287,45 @@ def _mT(x):
     return matrix_transpose(x)
 
 
+_COFACTOR_MAX_K = 4
+
+
+def _cofactor(a):
+    """The cofactor matrix, d det(A) / dA. For k <= 4 from the minors' determinants, so
+    it is exact at singular matrices too (where det * inv^T is 0 * inf); above that
+    det * inv^T."""
+    from .creation import tensor
+    from .indexing import ArrayRef, gather_p
+    from .pointwise import multiply
+    from .shape import expand_dims
+    k = a.shape[-1]
+    if k == 1:
+        from .creation import ones
+        return ones(a.shape, dtype=a.dtype, device=a.device)
+    if k > _COFACTOR_MAX_K:
+        out = det_p.bind(a)
+        return multiply(expand_dims(expand_dims(out, -1), -1), _mT(inv_p.bind(a)))
+    idx = np.array([[r for r in range(k) if r != i] for i in range(k)])
+    rows = tensor(idx[:, None, :, None], device=a.device)   # (k, 1, k-1, 1)
+    cols = tensor(idx[None, :, None, :], device=a.device)   # (1, k, 1, k-1)
+    spec = (slice(None),) * (a.ndim - 2) + (ArrayRef(0), ArrayRef(1))
+    minors = gather_p.bind(a, rows, cols, spec=spec)         # (..., k, k, k-1, k-1)
+    sign = tensor((-1.0) ** np.add.outer(np.arange(k), np.arange(k)), dtype=a.dtype, device=a.device)
+    return multiply(sign, det_p.bind(minors))
+
+
 def _det_jvp(p, t):
     from .pointwise import multiply
+    from .reductions import sum as _sum
     a, = p
     out = det_p.bind(a)
-    # d det = det * tr(A^-1 dA)
-    return out, multiply(out, einsum_p.bind(inv_p.bind(a), t[0], subscripts=_bt(a, "ij,ji->")))
-
-
-def _bt(a, core):
-    """Prefix batch letters for a batched 2-D subscript pattern."""
-    nb = a.ndim - 2
-    bt = _fresh(nb, "ijkl")
-    ins, out = core.split("->")
-    return ",".join(bt + s for s in ins.split(",")) + "->" + bt + out
+    return out, _sum(multiply(_cofactor(a), t[0]), axis=(-2, -1))
 
 
 def _det_vjp(ct, out, a):
     from .pointwise import multiply
     from .shape import expand_dims
-    g = multiply(ct, out)
-    return (multiply(expand_dims(expand_dims(g, -1), -1), _mT(inv_p.bind(a))),)
+    return (multiply(expand_dims(expand_dims(ct, -1), -1), _cofactor(a)),)
 
 
 det_p.jvp, det_p.vjp = _det_jvp, _det_vjp
@@ -340,14 +362,16 @@ def _solve_jvp(p, t):
     return x, solve_p.bind(a, rhs)
 
 
-def _solve_vjp(ct, out, a, b):
+def _solve_vjp(ct, out, a, b, needs=(True, True)):
     from .pointwise import negative, unbroadcast
     gb = solve_p.bind(_mT(a), ct)
-    ga = negative(matmul(gb, _mT(out)))
-    return unbroadcast(ga, a.shape), unbroadcast(gb, b.shape)
+    ga = negative(matmul(gb, _mT(out))) if needs[0] else None
+    return (unbroadcast(ga, a.shape) if needs[0] else None,
+            unbroadcast(gb, b.shape) if needs[1] else None)
 
 
 solve_p.jvp, solve_p.vjp = _solve_jvp, _solve_vjp
+solve_p.vjp_takes_needs = True
 
 
 def _square(fn, a):
@@ -399,7 +423,7 @@ def norm(x, ord=None, axis=None, keepdims=False):
     if isinstance(axis, tuple) and len(axis) == 2:
         a0, a1 = (norm_one_axis(a, x.ndim, "linalg.norm") for a in axis)
         if ord in (None, "fro"):
-            return P.sqrt(sum(P.square(P.abs(x)), axis=(a0, a1), keepdims=keepdims))
+            return P.safe_sqrt(sum(P.square(P.abs(x)), axis=(a0, a1), keepdims=keepdims))
         if ord in (1, -1):
             s = sum(P.abs(x), axis=a0, keepdims=True)
             r = (amax if ord == 1 else amin)(s, axis=a1, keepdims=True)
@@ -422,7 +446,9 @@ def norm(x, ord=None, axis=None, keepdims=False):
         ax = axis
     ax_t = ax if isinstance(ax, tuple) else (ax,)
     if ord is None or ord == 2:
-        return P.sqrt(sum(P.square(P.abs(x)) if x.dtype.kind == "c" else P.square(x), axis=ax_t, keepdims=keepdims))
+        # zero gradient (not nan) at the zero vector, as torch gives
+        return P.safe_sqrt(sum(P.square(P.abs(x)) if x.dtype.kind == "c" else P.square(x),
+                               axis=ax_t, keepdims=keepdims))
     if ord == np.inf:
         return amax(P.abs(x), axis=ax_t, keepdims=keepdims)
     if ord == -np.inf:

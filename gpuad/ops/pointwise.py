@@ -74,12 +74,14 @@ def defpointwise(name, expr, *derivs, differentiable=True, out_bool=False):
             tout = _bcast(tout, out.shape)
         return out, tout
 
-    def vjp(ct, out, *primals):
-        return tuple(None if d is None else unbroadcast(_scale(ct, d(out, *primals)), x.shape)
-                     for d, x in zip(derivs, primals))
+    def vjp(ct, out, *primals, needs=None):
+        return tuple(None if d is None or (needs is not None and not n) else
+                     unbroadcast(_scale(ct, d(out, *primals)), x.shape)
+                     for d, x, n in zip(derivs, primals, needs or (True,) * len(primals)))
 
     p.jvp = jvp
     p.vjp = vjp
+    p.vjp_takes_needs = True
     return p
 
 
@@ -118,10 +120,13 @@ def _safe_log(x):
 
 
 def _pow_d0(o, x, y):
+    # y * x**(y-1), and exactly 0 where y == 0 (not 0 * inf at x == 0), as torch does
     if type(y) is Tensor and y.ndim == 0:  # a constant exponent: keep it a Python number
         yv = y.item()
+        if yv == 0:
+            return _c(o, 0.0)
         return multiply(y, pow(x, yv - 1))
-    return multiply(y, pow(x, subtract(y, 1)))
+    return where(equal(y, 0), _c(o, 0.0), multiply(y, pow(x, subtract(y, 1))))
 
 
 pow_p = defpointwise(
@@ -357,12 +362,13 @@ def where(condition, x1, x2):
 
 
 def clip(x, min=None, max=None):
-    """Clamp ``x`` to [min, max]; the gradient is 1 inside and 0 outside."""
+    """Clamp ``x`` to [min, max]; the gradient is 1 on the closed interval (bounds
+    included, as torch does) and 0 outside."""
     (a,) = coerce("clip", x)
     if min is not None:
-        a = maximum(a, min)
+        a = where(less(a, min), min, a)
     if max is not None:
-        a = minimum(a, max)
+        a = where(greater(a, max), max, a)
     return a
 
 
@@ -403,3 +409,10 @@ conj_p = Primitive("conj", lambda be, x: be.xp.conj(x))
 conj_p.jvp = lambda p, t: (conj_p.bind(p[0]), conj_p.bind(t[0]))
 conj_p.vjp = lambda ct, out, x: (conj_p.bind(ct),)
 conj_p.batch = lambda vals, dims: (conj_p.bind(vals[0]), dims[0])
+
+
+def safe_sqrt(x):
+    """sqrt with a zero (not infinite) derivative at 0, like torch's norm and std:
+    the double ``where`` keeps the unselected branch finite."""
+    z = equal(x, 0)
+    return where(z, _c(x, 0.0), sqrt(where(z, _c(x, 1.0), x)))

@@ -46,17 +46,27 @@ sum_p.vjp = lambda ct, out, x, axes, keepdims: (_expand_back(ct, x.shape, axes, 
 prod_p = _reduction("prod")
 
 
+def _prod_grad(x, axes):
+    """d prod / d x_i = product of the other elements, exact with zeros present (one
+    zero: only that element has a gradient; two or more: all gradients are zero)."""
+    from .pointwise import astype, divide, equal, logical_and, where, _c
+    z = equal(x, 0)
+    nz = sum_p.bind(astype(z, x.dtype), axes=axes, keepdims=True)
+    xs = where(z, _c(x, 1.0), x)
+    ps = prod_p.bind(xs, axes=axes, keepdims=True)
+    one_zero = logical_and(z, equal(nz, 1))
+    return where(equal(nz, 0), divide(ps, xs), where(one_zero, ps, _c(x, 0.0)))
+
+
 def _prod_jvp(p, t, axes, keepdims):
-    from .pointwise import divide, multiply
+    from .pointwise import multiply
     out = prod_p.bind(p[0], axes=axes, keepdims=keepdims)
-    ratio = divide(_keep(out, p[0].shape, axes, keepdims), p[0])
-    return out, sum_p.bind(multiply(t[0], ratio), axes=axes, keepdims=keepdims)
+    return out, sum_p.bind(multiply(t[0], _prod_grad(p[0], axes)), axes=axes, keepdims=keepdims)
 
 
 def _prod_vjp(ct, out, x, axes, keepdims):
-    from .pointwise import divide, multiply
-    g = multiply(_keep(ct, x.shape, axes, keepdims), _keep(out, x.shape, axes, keepdims))
-    return (divide(g, x),)
+    from .pointwise import multiply
+    return (multiply(_keep(ct, x.shape, axes, keepdims), _prod_grad(x, axes)),)
 
 
 prod_p.jvp = _prod_jvp
@@ -170,8 +180,9 @@ def var(x, axis=None, *, correction=0, keepdims=False):
 
 
 def std(x, axis=None, *, correction=0, keepdims=False):
-    from .pointwise import sqrt
-    return sqrt(var(x, axis, correction=correction, keepdims=keepdims))
+    """Standard deviation; its gradient is 0 (not nan) where the variance is 0."""
+    from .pointwise import safe_sqrt
+    return safe_sqrt(var(x, axis, correction=correction, keepdims=keepdims))
 
 
 def logsumexp(x, axis=None, keepdims=False):
