@@ -171,8 +171,9 @@ def _compile(graph, device):
     n_kernels = 0
     for s in fusion.partition(graph):
         if isinstance(s, fusion.Group):
-            if len(s.eqns) == 1 and device == "cpu":
-                # a lone pointwise op: NumPy's ufunc is as fast and needs no compile
+            size = int(np.prod(s.shape)) if s.shape else 1
+            if len(s.eqns) == 1 and device == "cpu" and size < _PARALLEL_MIN:
+                # a small lone pointwise op: NumPy's ufunc is as fast and needs no compile
                 e = s.eqns[0]
                 steps.append(("eqn", e.prim, [v.id for v in e.inputs], e.params, e.out.id))
                 n_kernels += 1
