@@ -121,14 +121,20 @@ def _call_custom_jvp(fun, rule, args):
     raise GpuadRuntimeError(f"custom_jvp: unsupported trace {top!r}")
 
 
+def _split_reverse(trace, args):
+    """Primal values and tape parents of ``args`` for the eager tape (trace None) or a
+    reverse trace."""
+    if trace is None:
+        return ([a.detach() if isinstance(a, Tensor) else a for a in args],
+                [a._node if isinstance(a, Tensor) and a.requires_grad else None for a in args])
+    mine = [isinstance(a, ReverseTracer) and a._trace is trace for a in args]
+    return ([a.primal if m else a for a, m in zip(args, mine)],
+            [a.node if m else None for a, m in zip(args, mine)])
+
+
 def _reverse_custom_jvp(trace, fun, rule, args):
     from .transforms import vjp
-    if trace is None:
-        primals = [a.detach() if isinstance(a, Tensor) else a for a in args]
-        parents = [a._node if isinstance(a, Tensor) and a.requires_grad else None for a in args]
-    else:
-        primals = [a.primal if isinstance(a, ReverseTracer) and a._trace is trace else a for a in args]
-        parents = [a.node if isinstance(a, ReverseTracer) and a._trace is trace else None for a in args]
+    primals, parents = _split_reverse(trace, args)
     out = _call_custom_jvp(fun, rule, primals)
     o, otd = tree_flatten(out)
 
@@ -215,12 +221,7 @@ def _call_custom_vjp(name, fun, fwd, bwd, args):
 
 
 def _reverse_custom_vjp(trace, name, fun, fwd, bwd, args):
-    if trace is None:
-        primals = [a.detach() if isinstance(a, Tensor) else a for a in args]
-        parents = [a._node if isinstance(a, Tensor) and a.requires_grad else None for a in args]
-    else:
-        primals = [a.primal if isinstance(a, ReverseTracer) and a._trace is trace else a for a in args]
-        parents = [a.node if isinstance(a, ReverseTracer) and a._trace is trace else None for a in args]
+    primals, parents = _split_reverse(trace, args)
     res = fwd(*primals)
     if not isinstance(res, (tuple, list)) or len(res) != 2:
         raise GpuadTypeError(f"custom_vjp: the fwd rule of {name} must return (output, residuals)")

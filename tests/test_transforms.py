@@ -12,6 +12,7 @@ import torch
 import torch.func as tf
 
 import gpuad as ad
+from torch_compare import _np, assert_tree_close  # noqa: F401
 
 # torch.func compiles a helper with torch.jit.script on first use, which warns in torch 2.13
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
@@ -28,27 +29,6 @@ def _T(a):
     return torch.from_numpy(np.array(a, dtype=np.float64))
 
 
-def _np(t):
-    if isinstance(t, torch.Tensor):
-        return t.detach().numpy()
-    assert isinstance(t, ad.Tensor), f"expected an ad.Tensor, got {type(t).__name__}"
-    return np.asarray(t.numpy())
-
-
-def assert_tree_close(got, want, rtol=RTOL, atol=ATOL):
-    """``got`` (gpuad) has the tree structure, shapes and values of ``want`` (torch)."""
-    if isinstance(want, dict):
-        assert isinstance(got, dict) and set(got) == set(want), (got, want)
-        for k in want:
-            assert_tree_close(got[k], want[k], rtol, atol)
-    elif isinstance(want, (tuple, list)):
-        assert type(got) is type(want) and len(got) == len(want), (type(got), type(want))
-        for g, w in zip(got, want):
-            assert_tree_close(g, w, rtol, atol)
-    else:
-        g, w = _np(got), _np(want)
-        assert g.shape == w.shape, (g.shape, w.shape)
-        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
 
 
 def _tree_map(fn, tree):
