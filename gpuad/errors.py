@@ -28,3 +28,7 @@ class DeviceUnavailableError(GpuadRuntimeError):
 
 class TracerBoolConversionError(GpuadTypeError):
     """Python control flow asked for the concrete value of a traced tensor."""
+
+
+class GpuadAxisError(GpuadValueError, IndexError):
+    """An axis out of range: a ValueError and an IndexError, like NumPy's AxisError."""

@@ -71,6 +71,13 @@ class CpuBackend(Backend):
         return np.asarray(fn(x, axis=axes, keepdims=keepdims))
 
     def small_linalg(self, name, *arrays):
+        try:
+            return self._small_linalg(name, *arrays)
+        except np.linalg.LinAlgError as e:
+            from ..errors import GpuadValueError
+            raise GpuadValueError(f"linalg.{name}: argument 'x' is singular ({e})") from None
+
+    def _small_linalg(self, name, *arrays):
         if name == "det":
             return np.linalg.det(arrays[0])
         if name == "inv":

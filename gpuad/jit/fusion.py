@@ -136,6 +136,17 @@ def _order(steps, groups, graph):
     return order
 
 
+def _literal(val, kind):
+    if kind != "f":
+        return repr(val)
+    val = float(val)
+    if val != val:
+        return "math.nan"
+    if val in (float("inf"), float("-inf")):
+        return "math.inf" if val > 0 else "(-math.inf)"
+    return repr(val)
+
+
 def literal_inputs(g, consts):
     """Split a group's inputs into run-time arrays and 0-d constants, which are
     written into the kernel as literals (``x ** 2.0`` then compiles to a multiply)."""
@@ -144,7 +155,7 @@ def literal_inputs(g, consts):
         c = consts.get(v.id)
         if c is not None and getattr(c, "ndim", 1) == 0 and c.dtype.kind in "fib":
             val = c.item() if hasattr(c, "item") else c
-            lits[v.id] = repr(float(val)) if c.dtype.kind == "f" else repr(val)
+            lits[v.id] = _literal(val, c.dtype.kind)
         else:
             arrays.append(v)
     return lits, arrays

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import core
 from ..backends import get_backend, get_default_device
-from ..errors import GpuadTypeError, GpuadValueError, GpuadIndexError
+from ..errors import GpuadAxisError, GpuadTypeError, GpuadValueError, GpuadIndexError
 from ..tensor import Tensor, TensorBase
 
 
@@ -114,7 +114,7 @@ def norm_axis(axis, ndim, fn, arg="axis"):
         if isinstance(a, bool) or not isinstance(a, numbers.Integral):
             raise GpuadTypeError(f"{fn}: argument '{arg}' must contain ints, got {a!r}")
         if not -ndim <= a < max(ndim, 1) or (ndim == 0 and a not in (0, -1)):
-            raise GpuadIndexError(
+            raise GpuadAxisError(
                 f"{fn}: argument '{arg}' {a} is out of range for a tensor with {ndim} dims")
         a = int(a) % ndim if ndim else 0
         if a in out:
@@ -127,7 +127,7 @@ def norm_one_axis(axis, ndim, fn, arg="axis"):
     if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
         raise GpuadTypeError(f"{fn}: argument '{arg}' must be an int, got {axis!r}")
     if not -ndim <= axis < ndim:
-        raise GpuadIndexError(f"{fn}: argument '{arg}' {axis} is out of range for a tensor with {ndim} dims")
+        raise GpuadAxisError(f"{fn}: argument '{arg}' {axis} is out of range for a tensor with {ndim} dims")
     return int(axis) % ndim
 
 

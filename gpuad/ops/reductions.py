@@ -189,7 +189,9 @@ def logsumexp(x, axis=None, keepdims=False):
     """log(sum(exp(x))) computed stably; the shift by max(x) is a constant."""
     from .pointwise import add, exp, log, stop_gradient, subtract
     x, axes = _prep("logsumexp", x, axis, float_out=True)
+    from .pointwise import equal, where
     m = stop_gradient(max_p.bind(x, axes=axes, keepdims=True))
+    m = where(equal(m, -np.inf), 0.0, m)  # all -inf: log(0) = -inf, not nan
     s = sum_p.bind(exp(subtract(x, m)), axes=axes, keepdims=True)
     out = add(log(s), m)
     if not keepdims:
