@@ -149,7 +149,7 @@ _PARALLEL_MIN = 1 << 17  # elements; below this a serial loop is faster
 
 
 class _GroupStep:
-    __slots__ = ("fn", "inputs", "outputs", "shape", "exprs", "name")
+    __slots__ = ("fn", "inputs", "outputs", "shape", "exprs", "name", "padded")
 
 
 def _compile(graph, device):
@@ -203,7 +203,9 @@ def _build_group(g, device, consts):
             lines.append(f"q{j}[{', '.join(f'i{k}' for k in range(max(len(g.shape), 1)))}] = {local[v.id]}")
         # Threads only pay off for large groups (and stall when the cores are busy).
         parallel = size >= _PARALLEL_MIN
-        src = codegen_cpu.source(lines, len(arrays), [v.dtype for v in g.outputs],
+        layout = [codegen_cpu.input_index(v.shape, g.shape) for v in arrays]
+        st.padded = [p for p, _ in layout]
+        src = codegen_cpu.source(lines, [ix for _, ix in layout], [v.dtype for v in g.outputs],
                                  [v.dtype for v in arrays], len(g.shape), "fused", parallel)
         st.fn = codegen_cpu.load(src, "fused")
         st.exprs = None
@@ -231,10 +233,10 @@ def _run(plan, arrays):
             ins = [env[i] for i in st.inputs]
             if st.fn is not None:
                 shape = st.shape if st.shape else (1,)
-                xp = np
-                views = [xp.broadcast_to(a, st.shape).reshape(shape) if a.shape != shape else a
-                         for a in ins]
-                outs = [xp.empty(shape, dtype=dt) for _, dt in st.outputs]
+                # each input at its own size (the kernel indexes broadcast axes at 0),
+                # C-contiguous: a view when it already is, else one copy
+                views = [np.ascontiguousarray(a).reshape(p) for a, p in zip(ins, st.padded)]
+                outs = [np.empty(shape, dtype=dt) for _, dt in st.outputs]
                 st.fn(*views, *outs)
                 record("fused:" + st.name)
                 for (vid, _), o in zip(st.outputs, outs):

@@ -12,15 +12,27 @@ _NB_TYPES = {"float64": "float64", "float32": "float32", "int64": "int64", "int3
 
 
 def _arr_type(dtype, ndim, readonly=False):
-    # inputs are often broadcast (stride-0, read-only) views: type them as read-only
-    # 'A'-layout arrays so one compiled kernel takes any strides
+    # C-contiguous arrays: unit-stride inner loops that LLVM can vectorize. Inputs are
+    # typed read-only so read-only (e.g. broadcast-source) arrays are accepted too.
     t = _NB_TYPES[np.dtype(dtype).name]
-    return f"numba.types.Array(numba.{t}, {ndim}, 'A', readonly={readonly})"
+    return f"numba.types.Array(numba.{t}, {ndim}, 'C', readonly={readonly})"
 
 
-def source(body_lines, n_in, out_dtypes, in_dtypes, ndim, name, parallel=True):
-    """The module text: inputs a0..ak, outputs o0..om, all of the group's shape
-    (inputs broadcast by stride-0 views)."""
+def input_index(in_shape, group_shape):
+    """Index of an input inside the group's loop nest: broadcast axes read element 0
+    (so the load is loop-invariant and hoisted), others the loop variable. The input
+    is passed as a C-contiguous array reshaped to ``padded`` (the group's rank)."""
+    nd = max(len(group_shape), 1)
+    gs = tuple(group_shape) if group_shape else (1,)
+    padded = (1,) * (nd - len(in_shape)) + tuple(in_shape)
+    idx = ", ".join("0" if (p == 1 and g != 1) else f"i{k}" for k, (p, g) in enumerate(zip(padded, gs)))
+    return padded, idx
+
+
+def source(body_lines, in_indices, out_dtypes, in_dtypes, ndim, name, parallel=True):
+    """The module text: inputs p0..pk (each indexed by ``in_indices[i]``), outputs
+    q0..qm of the group's shape."""
+    n_in = len(in_indices)
     nd = max(ndim, 1)
     sig_args = [_arr_type(d, nd, True) for d in in_dtypes] + [_arr_type(d, nd) for d in out_dtypes]
     params = [f"p{i}" for i in range(n_in)] + [f"q{j}" for j in range(len(out_dtypes))]
@@ -40,7 +52,7 @@ def source(body_lines, n_in, out_dtypes, in_dtypes, ndim, name, parallel=True):
         lines.append(f"{ind * (k + 1)}for i{k} in {rng}(n[{k}]):")
     inner = ind * (nd + 1)
     for i in range(n_in):
-        lines.append(f"{inner}a{i} = p{i}[{idx}]")
+        lines.append(f"{inner}a{i} = p{i}[{in_indices[i]}]")
     for ln in body_lines:
         lines.append(inner + ln)
     return "\n".join(lines) + "\n"
