@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import GpuadRuntimeError, GpuadTypeError, TracerBoolConversionError
+from .errors import GpuadRuntimeError, GpuadTypeError, GpuadValueError, TracerBoolConversionError
 
 
 class TensorBase:
@@ -222,14 +222,12 @@ class Tensor(TensorBase):
 
     # -- conversion --------------------------------------------------------------
     def numpy(self):
-        if self._requires_grad and self._node is not None and not self.is_leaf:
-            pass  # a copy/view of the data; the graph is not involved
         from .backends import get_backend
         return get_backend(self._device).to_numpy(self._data)
 
     def item(self):
         if self.size != 1:
-            raise GpuadValueError_(f"item: only a tensor with one element can be converted "
+            raise GpuadValueError(f"item: only a tensor with one element can be converted "
                                    f"to a Python scalar, got shape {self.shape}")
         return self.numpy().reshape(()).item()
 
@@ -252,7 +250,7 @@ class Tensor(TensorBase):
 
     def __bool__(self):
         if self.size != 1:
-            raise GpuadValueError_(
+            raise GpuadValueError(
                 f"bool: the truth value of a tensor with {self.size} elements is ambiguous; "
                 "use .any() / .all() or ad.where")
         return bool(self.item())
@@ -302,11 +300,6 @@ class Tensor(TensorBase):
         if self._requires_grad:
             extra += ", requires_grad=True"
         return f"tensor({body}{extra})"
-
-
-def GpuadValueError_(msg):
-    from .errors import GpuadValueError
-    return GpuadValueError(msg)
 
 
 class Tracer(TensorBase):
