@@ -125,9 +125,17 @@ VEC_COMPOSITIONS = [
 
 @pytest.mark.parametrize("fname", FUNC_NAMES)
 @pytest.mark.parametrize("spec,x", VEC_COMPOSITIONS, ids=[c[0] for c in VEC_COMPOSITIONS])
-def test_composition_vector_function(spec, x, fname):
-    got = _compose(ad, spec, funcs("ad")[0][fname])(ad.tensor(x))
-    assert_tree_close(got, reference(0, spec, fname, x))
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+def test_composition_vector_function(spec, x, fname, jit):
+    fn = _compose(ad, spec, funcs("ad")[0][fname])
+    want = reference(0, spec, fname, x)
+    if not jit:
+        assert_tree_close(fn(ad.tensor(x)), want)
+        return
+    jf = ad.jit(fn)  # the same table through ad.jit: traced call, then the compiled plan
+    assert_tree_close(jf(ad.tensor(x)), want)
+    assert_tree_close(jf(ad.tensor(x)), want)
+    assert jf.trace_count == 1
 
 
 SCALAR_COMPOSITIONS = [("grad", X), ("hessian", X), ("vmap.hessian", XB), ("vmap.grad", XB),
@@ -136,9 +144,17 @@ SCALAR_COMPOSITIONS = [("grad", X), ("hessian", X), ("vmap.hessian", XB), ("vmap
 
 @pytest.mark.parametrize("fname", FUNC_NAMES)
 @pytest.mark.parametrize("spec,x", SCALAR_COMPOSITIONS, ids=[c[0] for c in SCALAR_COMPOSITIONS])
-def test_composition_scalar_function(spec, x, fname):
-    got = _compose(ad, spec, funcs("ad")[1][fname])(ad.tensor(x))
-    assert_tree_close(got, reference(1, spec, fname, x))
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+def test_composition_scalar_function(spec, x, fname, jit):
+    fn = _compose(ad, spec, funcs("ad")[1][fname])
+    want = reference(1, spec, fname, x)
+    if not jit:
+        assert_tree_close(fn(ad.tensor(x)), want)
+        return
+    jf = ad.jit(fn)  # the same table through ad.jit: traced call, then the compiled plan
+    assert_tree_close(jf(ad.tensor(x)), want)
+    assert_tree_close(jf(ad.tensor(x)), want)
+    assert jf.trace_count == 1
 
 
 S = np.array(0.7)
@@ -149,9 +165,17 @@ SB = np.array([0.7, -0.2, 1.1])
 @pytest.mark.parametrize("spec,x", [("grad.grad", S), ("grad.grad.grad", S), ("vmap.grad.grad", SB),
                                     ("jacfwd.grad", S), ("jacrev.jacfwd", S)],
                          ids=["grad.grad", "grad.grad.grad", "vmap.grad.grad", "jacfwd.grad", "jacrev.jacfwd"])
-def test_composition_scalar_of_scalar(spec, x, fname):
-    got = _compose(ad, spec, funcs("ad")[2][fname])(ad.tensor(x))
-    assert_tree_close(got, reference(2, spec, fname, x))
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+def test_composition_scalar_of_scalar(spec, x, fname, jit):
+    fn = _compose(ad, spec, funcs("ad")[2][fname])
+    want = reference(2, spec, fname, x)
+    if not jit:
+        assert_tree_close(fn(ad.tensor(x)), want)
+        return
+    jf = ad.jit(fn)  # the same table through ad.jit: traced call, then the compiled plan
+    assert_tree_close(jf(ad.tensor(x)), want)
+    assert_tree_close(jf(ad.tensor(x)), want)
+    assert jf.trace_count == 1
 
 
 # --------------------------------------------------------------------------------------
