@@ -295,25 +295,20 @@ def _basis_pieces(n, leaves, dtype, device):
     return out
 
 
-def _assemble(rows, out_leaf, in_leaves, batch_first):
-    """Split a (n, *other) stack of basis results into Jacobian blocks.
-
-    jacfwd: rows[k] has shape (n_in, *out.shape); block for input i is
-    (*out.shape, *in_i.shape). jacrev: rows has shape (n_out, *in.shape)."""
+def _assemble(rows, out_leaf, in_leaves):
+    """Split jacfwd's (n_in, *out.shape) stack of tangents into one Jacobian block of
+    shape (*out.shape, *in_i.shape) per input leaf."""
     from .ops.indexing import slice_axis
     from .ops.shape import moveaxis, reshape
     blocks, off = [], 0
     n = rows.shape[0]
+    oshape = tuple(out_leaf.shape)
     for x in in_leaves:
         s = x.size
         piece = rows if (off == 0 and s == n) else slice_axis(rows, 0, off, off + s)
         off += s
-        if batch_first:  # jacfwd
-            oshape = tuple(out_leaf.shape)
-            blk = moveaxis(piece, 0, -1) if piece.ndim > 1 else piece
-            blocks.append(reshape(blk, oshape + tuple(x.shape)))
-        else:
-            blocks.append(piece)
+        blk = moveaxis(piece, 0, -1) if piece.ndim > 1 else piece
+        blocks.append(reshape(blk, oshape + tuple(x.shape)))
     return blocks
 
 
@@ -354,7 +349,7 @@ def jacfwd(func, argnums=0, has_aux=False, *, randomness="error", chunk_size=Non
         o_leaves, _ = tree_flatten(outs)
         jac_leaves = []
         for tl, ol in zip(t_leaves, o_leaves):
-            blocks = _assemble(tl, ol, flat, True)
+            blocks = _assemble(tl, ol, flat)
             per_arg = tree_unflatten(td, blocks)
             jac_leaves.append(per_arg[0] if single else tuple(per_arg))
         jac = tree_unflatten(o_td, jac_leaves)

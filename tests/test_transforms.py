@@ -109,6 +109,20 @@ def reference(kind, spec, fname, x):
     return _compose(tf, spec, funcs("torch")[kind][fname])(_T(x))
 
 
+def _check_composition(kind, spec, fname, x, jit):
+    """``spec`` of function ``fname`` agrees with the reference; with ``jit`` the same
+    composition through ad.jit agrees on the traced call and on the compiled plan."""
+    fn = _compose(ad, spec, funcs("ad")[kind][fname])
+    want = reference(kind, spec, fname, x)
+    if not jit:
+        assert_tree_close(fn(ad.tensor(x)), want)
+        return
+    jf = ad.jit(fn)
+    assert_tree_close(jf(ad.tensor(x)), want)
+    assert_tree_close(jf(ad.tensor(x)), want)
+    assert jf.trace_count == 1
+
+
 FUNC_NAMES = ["pointwise", "reduction", "matmul", "indexing", "mixed", "linalg", "shape"]
 X = _rand(5, seed=1)
 XB = _rand(3, 5, seed=2)
@@ -127,15 +141,7 @@ VEC_COMPOSITIONS = [
 @pytest.mark.parametrize("spec,x", VEC_COMPOSITIONS, ids=[c[0] for c in VEC_COMPOSITIONS])
 @pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
 def test_composition_vector_function(spec, x, fname, jit):
-    fn = _compose(ad, spec, funcs("ad")[0][fname])
-    want = reference(0, spec, fname, x)
-    if not jit:
-        assert_tree_close(fn(ad.tensor(x)), want)
-        return
-    jf = ad.jit(fn)  # the same table through ad.jit: traced call, then the compiled plan
-    assert_tree_close(jf(ad.tensor(x)), want)
-    assert_tree_close(jf(ad.tensor(x)), want)
-    assert jf.trace_count == 1
+    _check_composition(0, spec, fname, x, jit)
 
 
 SCALAR_COMPOSITIONS = [("grad", X), ("hessian", X), ("vmap.hessian", XB), ("vmap.grad", XB),
@@ -146,15 +152,7 @@ SCALAR_COMPOSITIONS = [("grad", X), ("hessian", X), ("vmap.hessian", XB), ("vmap
 @pytest.mark.parametrize("spec,x", SCALAR_COMPOSITIONS, ids=[c[0] for c in SCALAR_COMPOSITIONS])
 @pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
 def test_composition_scalar_function(spec, x, fname, jit):
-    fn = _compose(ad, spec, funcs("ad")[1][fname])
-    want = reference(1, spec, fname, x)
-    if not jit:
-        assert_tree_close(fn(ad.tensor(x)), want)
-        return
-    jf = ad.jit(fn)  # the same table through ad.jit: traced call, then the compiled plan
-    assert_tree_close(jf(ad.tensor(x)), want)
-    assert_tree_close(jf(ad.tensor(x)), want)
-    assert jf.trace_count == 1
+    _check_composition(1, spec, fname, x, jit)
 
 
 S = np.array(0.7)
@@ -167,15 +165,7 @@ SB = np.array([0.7, -0.2, 1.1])
                          ids=["grad.grad", "grad.grad.grad", "vmap.grad.grad", "jacfwd.grad", "jacrev.jacfwd"])
 @pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
 def test_composition_scalar_of_scalar(spec, x, fname, jit):
-    fn = _compose(ad, spec, funcs("ad")[2][fname])
-    want = reference(2, spec, fname, x)
-    if not jit:
-        assert_tree_close(fn(ad.tensor(x)), want)
-        return
-    jf = ad.jit(fn)  # the same table through ad.jit: traced call, then the compiled plan
-    assert_tree_close(jf(ad.tensor(x)), want)
-    assert_tree_close(jf(ad.tensor(x)), want)
-    assert jf.trace_count == 1
+    _check_composition(2, spec, fname, x, jit)
 
 
 # --------------------------------------------------------------------------------------

@@ -113,8 +113,7 @@ def _order(steps, groups, graph):
     index = {id(s): i for i, s in enumerate(steps)}
     preds = {id(s): set() for s in steps}
     for s in steps:
-        ins = s.inputs if isinstance(s, Group) else s.inputs
-        for v in ins:
+        for v in s.inputs:
             p = produced_by.get(v.id)
             if p is not None and p is not s:
                 preds[id(s)].add(id(p))
