@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import threading
 
+import numba
 import numpy as np
 
 from .. import core, launches
@@ -23,12 +24,29 @@ from ..core import new_trace
 from ..errors import GpuadTypeError
 from ..pytree import tree_flatten, tree_unflatten
 from ..tensor import Tensor, TensorBase, Tracer
-from . import codegen_cpu, fusion
+from . import codegen_cpu, fusion, rewrite
 from .graph import Graph, JitTrace, JitTracer, Var, simplify
 
 
 class _Plan:
-    __slots__ = ("steps", "inputs", "consts", "outputs", "device", "n_kernels", "graph")
+    __slots__ = ("steps", "inputs", "consts", "outputs", "device", "n_kernels", "graph", "pool",
+                 "lock")
+
+    # NOTE [jit buffer pool]: the buffers of a plan's intermediate values are kept
+    # between calls and reused. A fresh array of hundreds of MB costs as much in page
+    # faults as the kernel that fills it; a reused one does not. One call at a time
+    # takes the pool (a concurrent call allocates), and a buffer that an output shares
+    # memory with is never kept. ``JitFunction.clear_cache()`` releases them.
+    def take_pool(self):
+        with self.lock:
+            pool, self.pool = self.pool, None
+        return pool if pool is not None else {}
+
+    def give_pool(self, pool, outs):
+        keep = {k: b for k, b in pool.items()
+                if not any(isinstance(o, np.ndarray) and np.may_share_memory(o, b) for o in outs)}
+        with self.lock:
+            self.pool = keep
 
 
 def _leaf_key(x):
@@ -109,11 +127,17 @@ class JitFunction:
                     values.append(x)
                     statics.append(("static", x))
         device = tensors[0].device if tensors else (values[0].device if values and isinstance(values[0], Tensor) else "cpu")
-        plan = _compile(simplify(graph), device)
+        plan = _compile(simplify(rewrite.scatters_to_selects(simplify(graph))), device)
         with self._lock:
             self._cache[key] = (plan, out_td, statics)
             self.trace_count += 1
         return tree_unflatten(out_td, values)
+
+    def clear_cache(self):
+        """Drop every compiled plan and the intermediate buffers they keep for reuse
+        (NOTE [jit buffer pool]); the next call traces again."""
+        with self._lock:
+            self._cache.clear()
 
     def cache_info(self):
         return [{"signature": k[1], "kernels": p.n_kernels, "steps": len(p.steps)}
@@ -146,15 +170,19 @@ def _merge(outs, statics, device):
 
 # -- compile ------------------------------------------------------------------------
 _PARALLEL_MIN = 1 << 17  # elements; below this a serial loop is faster
+_FOLD_MAX = 4096  # constants up to this size are candidates for folding into kernels
 
 
 class _GroupStep:
-    __slots__ = ("fn", "inputs", "outputs", "shape", "exprs", "name", "padded")
+    __slots__ = ("fn", "inputs", "outputs", "shape", "exprs", "name", "loop", "in_shapes",
+                 "module", "parallel")
 
 
 def _compile(graph, device):
     plan = _Plan()
     plan.graph = graph
+    plan.pool = None
+    plan.lock = threading.Lock()
     plan.device = device
     plan.inputs = [v.id for v in graph.inputs]
     plan.consts = dict(graph.consts)
@@ -198,16 +226,20 @@ def _build_group(g, device, consts):
     for n in g.shape:
         size *= n
     if device == "cpu":
-        lines, local = fusion.group_body(g, consts)
-        for j, v in enumerate(g.outputs):
-            lines.append(f"q{j}[{', '.join(f'i{k}' for k in range(max(len(g.shape), 1)))}] = {local[v.id]}")
+        arrays, stmts = fusion.group_body(g, consts)
+        loop, in_shapes = codegen_cpu.collapse(g.shape, [v.shape for v in arrays])
+        st.loop, st.in_shapes = loop, in_shapes
+        inputs = []
+        for v, s in zip(arrays, in_shapes):
+            c = consts.get(v.id)
+            small = c is not None and c.size <= _FOLD_MAX and isinstance(c, np.ndarray)
+            inputs.append((s, v.dtype, np.ascontiguousarray(c).reshape(s) if small else None))
+        src = codegen_cpu.source(stmts, inputs, [(f"t{v.id}", v.dtype) for v in g.outputs],
+                                 loop, "fused")
+        st.module = codegen_cpu.load(src, "fused")
+        st.fn = st.module.fused
         # Threads only pay off for large groups (and stall when the cores are busy).
-        parallel = size >= _PARALLEL_MIN
-        layout = [codegen_cpu.input_index(v.shape, g.shape) for v in arrays]
-        st.padded = [p for p, _ in layout]
-        src = codegen_cpu.source(lines, [ix for _, ix in layout], [v.dtype for v in g.outputs],
-                                 [v.dtype for v in arrays], len(g.shape), "fused", parallel)
-        st.fn = codegen_cpu.load(src, "fused")
+        st.parallel = size >= _PARALLEL_MIN
         st.exprs = None
     else:
         st.fn = None
@@ -222,7 +254,9 @@ def _run(plan, arrays):
     env = dict(plan.consts)
     env.update(zip(plan.inputs, arrays))
     record = launches.record
-    for step in plan.steps:
+    pool = plan.take_pool() if plan.device == "cpu" else {}
+    used = {}
+    for n, step in enumerate(plan.steps):
         if step[0] == "eqn":
             _, prim, ins, params, out = step
             env[out] = prim.impl(be, *[env[i] for i in ins], **params)
@@ -232,12 +266,19 @@ def _run(plan, arrays):
             st = step[1]
             ins = [env[i] for i in st.inputs]
             if st.fn is not None:
-                shape = st.shape if st.shape else (1,)
-                # each input at its own size (the kernel indexes broadcast axes at 0),
-                # C-contiguous: a view when it already is, else one copy
-                views = [np.ascontiguousarray(a).reshape(p) for a, p in zip(ins, st.padded)]
-                outs = [np.empty(shape, dtype=dt) for _, dt in st.outputs]
-                st.fn(*views, *outs)
+                # each input at its own size in the collapsed loop shape (the kernel
+                # indexes broadcast axes at 0), C-contiguous: a view when it already is
+                views = [np.ascontiguousarray(a).reshape(p) for a, p in zip(ins, st.in_shapes)]
+                outs = []
+                for j, (_, dt) in enumerate(st.outputs):
+                    buf = pool.pop((n, j), None)
+                    outs.append(buf if buf is not None else np.empty(st.loop, dtype=dt))
+                    used[(n, j)] = outs[-1]
+                threads = numba.get_num_threads() if st.parallel else 1
+                if threads > 1:
+                    st.module.fused_par(min(st.loop[0], 4 * threads), *views, *outs)
+                else:
+                    st.fn(0, st.loop[0], *views, *outs)
                 record("fused:" + st.name)
                 for (vid, _), o in zip(st.outputs, outs):
                     env[vid] = o.reshape(st.shape)
@@ -245,7 +286,10 @@ def _run(plan, arrays):
                 for (vid, dt), expr in zip(st.outputs, st.exprs):
                     env[vid] = be.elementwise("fused", expr, ins, dt)
                     record("fused:" + st.name)
-    return [env[o] for o in plan.outputs]
+    result = [env[o] for o in plan.outputs]
+    if used:
+        plan.give_pool(used, result)
+    return result
 
 
 def fused_expressions(func, *args):

@@ -167,18 +167,22 @@ def _locals(g, consts):
     return local
 
 
-def group_body(g, consts=None):
-    """Statements computing the group's values from inputs a0..ak; returns
-    (lines, {var id: local name})."""
-    local = _locals(g, consts)
-    lines = []
+def group_body(g, consts):
+    """The group as statements over inputs a0..ak, for ``codegen_cpu.source``: the
+    run-time array inputs, and ``(target, prim name, expression, operands, dtype)``
+    per equation, 0-d constants given as ``fold.Lit`` operands."""
+    from .fold import Lit
+    lits, arrays = literal_inputs(g, consts)
+    local = {v.id: f"a{i}" for i, v in enumerate(arrays)}
+    for v in g.inputs:
+        if v.id in lits:
+            local[v.id] = Lit(np.asarray(consts[v.id]).item(), v.dtype)
+    stmts = []
     for e in g.eqns:
-        names = [local[v.id] for v in e.inputs]
-        expr = _ARG.sub(lambda m: names[int(m.group(1))], e.prim.expr)
         name = f"t{e.out.id}"
-        lines.append(f"{name} = {expr}")
+        stmts.append((name, e.prim.name, e.prim.expr, [local[v.id] for v in e.inputs], e.out.dtype))
         local[e.out.id] = name
-    return lines, local
+    return arrays, stmts
 
 
 def inline_expr(g, var, consts=None):
