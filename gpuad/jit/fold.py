@@ -6,11 +6,14 @@ the program and jacrev pulls its rows back, and the VJP of component indexing
 trailing loops are unrolled (``codegen_cpu``), these are literal 0s, 1s and booleans,
 and folding them removes most of the arithmetic of a Jacobian entry.
 
-NOTE [jit folds constant zeros]: a product or quotient with a literal zero numerator
-folds to zero, as a symbolic zero tangent does in forward mode, so where eager mode
-computes ``0 * inf = nan`` for a non-finite partial derivative, a jitted Jacobian
-entry that is structurally zero is 0. ``x + 0`` folds to ``x`` (XLA's simplifier
-does the same); these are the only departures from IEEE evaluation.
+NOTE [jit folds constant zeros]: in an unrolled kernel, a product with a literal zero
+(or a quotient with a zero numerator) folds to zero, as a symbolic zero tangent does
+in forward mode. So where eager mode computes ``0 * inf = nan`` for a non-finite
+partial derivative, a jitted Jacobian entry that is structurally zero can be 0
+instead (it is where the kernel is unrolled: per-cell shapes of up to 1024 entries).
+``x + 0`` folds to ``x`` (XLA's simplifier does the same). These are the only
+departures from IEEE evaluation; for finite values the numbers are eager mode's.
+(The first call of a signature traces on concrete values, so it computes as eager mode.)
 """
 from __future__ import annotations
 
