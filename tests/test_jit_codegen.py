@@ -122,3 +122,91 @@ def test_reused_buffers_never_alias_results(rng):
     np.testing.assert_array_equal(r1[1].numpy(), b1)
     jf.clear_cache()
     assert jf.cache_info() == []
+
+
+def test_identity_basis_through_a_contraction_becomes_pointwise(rng):
+    # jacfwd of g(log(y) @ R): the basis eye * (1/y) meets the matrix R; the einsum
+    # contracts the identity away and becomes a fusable broadcast multiply
+    R = ad.tensor(rng.normal(size=(5, 7)))
+    N = ad.tensor(rng.normal(size=(7, 5)))
+    f = lambda y: ad.exp(ad.log(y) @ R) @ N
+    g = ad.vmap(ad.jacfwd(f))
+    y = ad.tensor(rng.uniform(0.5, 2.0, size=(6, 5)))
+    jg = ad.jit(g)
+    contractions = [e for e in jg.lower(y).eqns if e.prim.name == "einsum"]
+    assert len(contractions) == 2   # log(y) @ R and the tangent through N; not the basis one
+    np.testing.assert_allclose(jg(y).numpy(), g(y).numpy(), rtol=1e-13)
+    np.testing.assert_allclose(jg(y).numpy(), g(y).numpy(), rtol=1e-13)
+
+
+@pytest.mark.parametrize("sub", ["ak,kj->aj", "ka,kj->aj", "bak,jk->bja", "bka,kj->bja"])
+def test_identity_rewrite_relabels_every_layout(sub, rng):
+    from gpuad.jit.rewrite import contractions_through_identity
+    from gpuad.jit.graph import Eqn, Graph
+    from gpuad.ops.linalg import einsum_p
+    from gpuad.ops.pointwise import mul_p
+    xs, ws = sub.split("->")[0].split(",")
+    n, sizes = 4, {"a": 4, "k": 4, "b": 3, "j": 5}
+    g = Graph()
+    batched = "b" in xs
+    yshape = tuple(1 if c == "a" else sizes[c] for c in xs)
+    Y = g.new_var(yshape, np.dtype("float64"))
+    E = g.new_var((n, n), np.dtype("float64"))
+    W = g.new_var(tuple(sizes[c] for c in ws), np.dtype("float64"))
+    g.inputs = [Y, W]
+    g.consts[E.id] = np.eye(n)
+    eshape = tuple(sizes[c] for c in xs)
+    Ev = np.eye(n).reshape([n if c in "ak" else 1 for c in xs]) if batched else np.eye(n)
+    g.consts[E.id] = Ev
+    X = g.new_var(eshape, np.dtype("float64"))
+    out_shape = tuple(sizes[c] for c in sub.split("->")[1])
+    O = g.new_var(out_shape, np.dtype("float64"))
+    g.eqns = [Eqn(mul_p, [E, Y], {}, X), Eqn(einsum_p, [X, W], {"subscripts": sub}, O)]
+    g.outputs = [O]
+    yv, wv = rng.normal(size=yshape), rng.normal(size=W.shape)
+    ref = np.einsum(sub, Ev * yv, wv)
+    contractions_through_identity(g)
+    assert all(e.prim.name != "einsum" or "k" not in e.params["subscripts"] for e in g.eqns)
+    from gpuad.backends import get_backend
+    be = get_backend("cpu")
+    env = {Y.id: yv, W.id: wv, **g.consts}
+    for e in g.eqns:
+        env[e.out.id] = e.prim.impl(be, *[env[v.id] for v in e.inputs], **e.params)
+    np.testing.assert_allclose(env[O.id], ref, rtol=1e-14)
+
+
+def test_all_constant_equations_are_evaluated_once(rng):
+    A = ad.tensor(rng.normal(size=(3, 3)))
+    f = ad.jit(lambda x: x @ (A @ A.T + ad.eye(3)))
+    x = ad.tensor(rng.normal(size=(4, 3)))
+    graph = f.lower(x)
+    assert [e.prim.name for e in graph.eqns] == ["einsum"]
+    np.testing.assert_allclose(f(x).numpy(), x.numpy() @ (A.numpy() @ A.numpy().T + np.eye(3)),
+                               rtol=1e-14)
+
+
+def _chain(x):
+    return ad.sin(x) * ad.exp(-x * x) + x * ad.sum(x)
+
+
+@pytest.mark.parametrize("n", [4, 16, 40])
+def test_trailing_sums_fuse_into_their_kernel(n, rng):
+    # jacrev of x * sum(x) sums basis rows times x: with the cell unrolled (n * n <= 1024)
+    # the sum is folded inside the kernel; above that it stays a separate reduction
+    g = ad.vmap(ad.jacrev(_chain))
+    x = ad.tensor(rng.normal(size=(5, n)))
+    jg = ad.jit(g)
+    jg(x)
+    with ad.count_launches() as c:
+        out = jg(x)
+    np.testing.assert_allclose(out.numpy(), g(x).numpy(), rtol=1e-13, atol=1e-14)
+    kept = c.by_op.get("reduce_sum", 0)
+    assert kept == (1 if n * n <= 1024 else 2), c.by_op   # sum(x) of the primal stays
+
+
+def test_reshape_chains_are_shortened(rng):
+    f = ad.jit(lambda x: ad.exp(x.reshape(2, 6).reshape(3, 4)).reshape(12).reshape(3, 4))
+    x = ad.tensor(rng.normal(size=(3, 4)))
+    names = [e.prim.name for e in f.lower(x).eqns]
+    assert names == ["exp"], names
+    np.testing.assert_allclose(f(x).numpy(), np.exp(x.numpy()), rtol=1e-15)

@@ -1,5 +1,6 @@
-"""The branch-free exp and tanh that jit's cpu kernels inline (gpuad/jit/vmath.py):
-accuracy against NumPy's libm over wide ranges, and every special value."""
+"""The branch-free exp, tanh, sin and cos that jit's cpu kernels inline
+(gpuad/jit/vmath.py): accuracy against NumPy's libm over wide ranges, every special
+value, and the libm fallback for sin / cos arguments beyond the exact range."""
 import numba
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ SPECIAL = np.array([0.0, -0.0, 5e-324, -5e-324, 1e-310, 1e-300, np.inf, -np.inf,
                     709.78, 709.79, 710.0, -708.4, -740.0, -745.1, -745.2, -746.0, -1e300, 1e300])
 
 
-@pytest.mark.parametrize("name,ulps", [("exp", 1), ("tanh", 2)])
+@pytest.mark.parametrize("name,ulps", [("exp", 1), ("tanh", 3), ("sin", 1), ("cos", 1)])
 @pytest.mark.parametrize("lo,hi", [(-1e-6, 1e-6), (-1, 1), (-40, 40), (-745, 709)])
 def test_accuracy_in_ulps(name, ulps, lo, hi):
     a = np.random.default_rng(0).uniform(lo, hi, 200_000)
@@ -31,13 +32,26 @@ def test_accuracy_in_ulps(name, ulps, lo, hi):
     assert err.max() <= ulps, (name, a[np.argmax(err)], err.max())
 
 
-@pytest.mark.parametrize("name", ["exp", "tanh"])
+@pytest.mark.parametrize("lo,hi", [(-1e6, 1e6), (1e5, 1e6)])
+@pytest.mark.parametrize("name", ["sin", "cos"])
+def test_sin_cos_exact_up_to_the_guard(name, lo, hi):
+    a = np.random.default_rng(2).uniform(lo, hi, 200_000)
+    out = np.empty_like(a)
+    _loop(getattr(vmath, name))(a, out)
+    ref = getattr(np, name)(a)
+    # absolute error against the result's scale: near a zero of sin, relative ulps of
+    # the tiny result are not what the reduction controls
+    assert np.max(np.abs(out - ref)) <= 2 * np.spacing(1.0)
+
+
+@pytest.mark.parametrize("name", ["exp", "tanh", "sin", "cos"])
 def test_special_values_match_libm_with_sign(name):
-    out = np.empty_like(SPECIAL)
-    _loop(getattr(vmath, name))(SPECIAL, out)
-    with np.errstate(over="ignore"):
-        ref = getattr(np, name)(SPECIAL)
-    np.testing.assert_array_max_ulp(out, ref, maxulp=2)
+    vals = SPECIAL if name in ("exp", "tanh") else SPECIAL[np.abs(np.nan_to_num(SPECIAL)) <= vmath.SIN_COS_MAX]
+    out = np.empty_like(vals)
+    _loop(getattr(vmath, name))(vals, out)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ref = getattr(np, name)(vals)
+    np.testing.assert_array_max_ulp(out, ref, maxulp=3)
     assert (np.isnan(out) == np.isnan(ref)).all()
     ok = ~np.isnan(ref)
     assert (np.signbit(out[ok]) == np.signbit(ref[ok])).all()
@@ -50,10 +64,23 @@ def test_float32_arguments_round_once():
     np.testing.assert_array_max_ulp(out, np.tanh(a), maxulp=1)
 
 
-def test_the_loop_vectorizes():
+@pytest.mark.parametrize("name", ["exp", "tanh", "sin", "cos"])
+def test_the_loop_vectorizes(name):
     # the point of the module: no libm call left in the loop, so LLVM emits vector code
-    run = _loop(vmath.tanh)
+    run = _loop(getattr(vmath, name))
     a = np.linspace(-3, 3, 64)
     run(a, np.empty_like(a))
     ir = run.inspect_llvm(run.signatures[0])
     assert "x double>" in ir
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e7, 1e300])
+def test_jit_kernels_fall_back_to_libm_beyond_the_exact_range(scale):
+    import gpuad as ad
+    x = ad.tensor(np.linspace(-3, 3, 64).reshape(8, 8) * scale)
+    f = lambda x: ad.sin(x) * ad.cos(x) + x
+    jf = ad.jit(f)
+    jf(x)
+    got = jf(x).numpy()
+    xs = x.numpy()
+    np.testing.assert_allclose(got, np.sin(xs) * np.cos(xs) + xs, rtol=1e-15, atol=1e-15)

@@ -24,7 +24,7 @@ from ..core import new_trace
 from ..errors import GpuadTypeError
 from ..pytree import tree_flatten, tree_unflatten
 from ..tensor import Tensor, TensorBase, Tracer
-from . import codegen_cpu, fusion, rewrite
+from . import buffers, codegen_cpu, fusion, rewrite
 from .graph import Graph, JitTrace, JitTracer, Var, simplify
 
 
@@ -127,7 +127,7 @@ class JitFunction:
                     values.append(x)
                     statics.append(("static", x))
         device = tensors[0].device if tensors else (values[0].device if values and isinstance(values[0], Tensor) else "cpu")
-        plan = _compile(simplify(rewrite.scatters_to_selects(simplify(graph))), device)
+        plan = _compile(_optimize(graph, device), device)
         with self._lock:
             self._cache[key] = (plan, out_td, statics)
             self.trace_count += 1
@@ -153,6 +153,12 @@ class JitFunction:
         return self._cache[key][0].graph
 
 
+def _optimize(graph, device):
+    graph = rewrite.fold_constants(simplify(graph), device)
+    graph = rewrite.contractions_through_identity(graph)
+    return simplify(rewrite.scatters_to_selects(graph))
+
+
 def _as_tensor(x):
     if isinstance(x, np.ndarray):
         from ..ops.creation import tensor
@@ -175,7 +181,7 @@ _FOLD_MAX = 4096  # constants up to this size are candidates for folding into ke
 
 class _GroupStep:
     __slots__ = ("fn", "inputs", "outputs", "shape", "exprs", "name", "loop", "in_shapes",
-                 "module", "parallel")
+                 "module", "parallel", "out_shapes", "var_shapes")
 
 
 def _compile(graph, device):
@@ -197,7 +203,7 @@ def _compile(graph, device):
     plan.outputs = outs
     steps = []
     n_kernels = 0
-    for s in fusion.partition(graph):
+    for s in fusion.partition(graph, reductions=device == "cpu"):
         if isinstance(s, fusion.Group):
             size = int(np.prod(s.shape)) if s.shape else 1
             if len(s.eqns) == 1 and device == "cpu" and size < _PARALLEL_MIN:
@@ -221,21 +227,32 @@ def _build_group(g, device, consts):
     _, arrays = fusion.literal_inputs(g, consts)
     st.inputs = [v.id for v in arrays]
     st.outputs = [(v.id, v.dtype) for v in g.outputs]
+    st.var_shapes = [v.shape for v in g.outputs]
     st.shape = g.shape
     size = 1
     for n in g.shape:
         size *= n
     if device == "cpu":
         arrays, stmts = fusion.group_body(g, consts)
-        loop, in_shapes = codegen_cpu.collapse(g.shape, [v.shape for v in arrays])
+        red_shapes = fusion.reductions_of(g)
+        # the sums' shapes take part in collapsing, so a summed axis is never merged
+        # with a kept one
+        loop, shapes = codegen_cpu.collapse(g.shape, [v.shape for v in arrays] +
+                                            list(red_shapes.values()))
+        in_shapes = shapes[:len(arrays)]
+        red_loop = dict(zip(red_shapes, shapes[len(arrays):]))
+        reduced = {t: frozenset(a for a, n in enumerate(sh) if n == 1 and loop[a] != 1)
+                   for t, sh in red_loop.items()}
         st.loop, st.in_shapes = loop, in_shapes
+        st.out_shapes = [red_loop.get(f"t{v.id}", loop) for v in g.outputs]
         inputs = []
         for v, s in zip(arrays, in_shapes):
             c = consts.get(v.id)
             small = c is not None and c.size <= _FOLD_MAX and isinstance(c, np.ndarray)
             inputs.append((s, v.dtype, np.ascontiguousarray(c).reshape(s) if small else None))
-        src = codegen_cpu.source(stmts, inputs, [(f"t{v.id}", v.dtype) for v in g.outputs],
-                                 loop, "fused")
+        src = codegen_cpu.source(stmts, inputs, [(f"t{v.id}", v.dtype, sh) for v, sh in
+                                                 zip(g.outputs, st.out_shapes)],
+                                 loop, "fused", reduced)
         st.module = codegen_cpu.load(src, "fused")
         st.fn = st.module.fused
         # Threads only pay off for large groups (and stall when the cores are busy).
@@ -272,16 +289,20 @@ def _run(plan, arrays):
                 outs = []
                 for j, (_, dt) in enumerate(st.outputs):
                     buf = pool.pop((n, j), None)
-                    outs.append(buf if buf is not None else np.empty(st.loop, dtype=dt))
+                    if buf is None:  # NOTE [aligned kernel buffers]
+                        buf = buffers.aligned_empty(st.out_shapes[j], dt, j + 1)
+                    outs.append(buf)
                     used[(n, j)] = outs[-1]
                 threads = numba.get_num_threads() if st.parallel else 1
                 if threads > 1:
-                    st.module.fused_par(min(st.loop[0], 4 * threads), *views, *outs)
+                    beyond = st.module.fused_par(min(st.loop[0], 4 * threads), *views, *outs)
                 else:
-                    st.fn(0, st.loop[0], *views, *outs)
+                    beyond = st.fn(0, st.loop[0], *views, *outs)
+                if beyond:  # NOTE [guarded sin and cos] in codegen_cpu
+                    st.module.fused_libm(0, st.loop[0], *views, *outs)
                 record("fused:" + st.name)
-                for (vid, _), o in zip(st.outputs, outs):
-                    env[vid] = o.reshape(st.shape)
+                for (vid, _), o, sh in zip(st.outputs, outs, st.var_shapes):
+                    env[vid] = o.reshape(sh)
             else:
                 for (vid, dt), expr in zip(st.outputs, st.exprs):
                     env[vid] = be.elementwise("fused", expr, ins, dt)

@@ -74,10 +74,17 @@ def collapse(shape, in_shapes):
 
 _VMATH_TAG = hashlib.sha1(open(vmath.__file__, "rb").read()).hexdigest()[:12]
 
+# NOTE [guarded sin and cos]: the kernel's sin and cos (vmath) are exact for
+# |x| <= vmath.SIN_COS_MAX. The kernel returns how many arguments were beyond that;
+# when any were, the run repeats with ``<name>_libm``, the same body with libm's
+# sin and cos (compiled on first use), so results never depend on the range.
+_GUARD = "n_beyond"
+
 # Unrolling limits: positions of the unrolled trailing loops, and positions times the
-# statements inside them (LLVM's compile time grows with the unrolled body).
+# statements inside them. Compile time grows with the unrolled body (Numba types each
+# statement): 2000 statement-positions compile in about 2 s.
 _UNROLL_POSITIONS = 1024
-_UNROLL_STATEMENTS = 6000
+_UNROLL_STATEMENTS = 2000
 
 
 def _foldable(c):
@@ -88,18 +95,22 @@ def _foldable(c):
     return np.count_nonzero((c == 0) | (c == 1)) * 2 >= c.size
 
 
-def _unroll_start(loop, inputs, stmts, axes):
+def _unroll_start(loop, inputs, stmts, axes, reduced):
     """First unrolled loop axis (len(loop) for none): the outermost axis from which
     every trailing loop can be unrolled within the limits, if a constant of mostly 0s
     and 1s varies over the unrolled loops (there is little to fold otherwise)."""
     nd = len(loop)
+    if reduced:  # NOTE [reductions in kernels]: every reduced axis is unrolled
+        return min(min(r) for r in reduced.values() if r) if any(reduced.values()) else nd
     foldable = [c is not None and _foldable(c) for _, _, c in inputs]
     # the first axis too when the whole nest is small and a basis runs along it (a
     # Jacobian outside vmap); never a batch axis, so one kernel serves every batch size
     first = 0 if (_prod(loop) <= _UNROLL_POSITIONS and
                   any(f and 0 in axes[f"a{i}"] for i, f in enumerate(foldable))) else 1
     for u in range(first, nd):
-        if not any(f and any(k >= u for k in axes[f"a{i}"]) for i, f in enumerate(foldable)):
+        # a constant folds only where all the axes it varies over are unrolled
+        if not any(f and axes[f"a{i}"] and min(axes[f"a{i}"]) >= u
+                   for i, f in enumerate(foldable)):
             continue
         positions = _prod(loop[u:])
         inner = sum(1 for st in stmts if any(k >= u for k in axes[st[0]]))
@@ -108,16 +119,27 @@ def _unroll_start(loop, inputs, stmts, axes):
     return nd
 
 
-def source(stmts, inputs, outs, loop, name):
+def source(stmts, inputs, outs, loop, name, reduced=None):
     """Module text for one group.
 
     ``stmts``: ``(target, prim name, expression, operands, dtype)`` in dependency order;
     operands are ``a<i>`` (input i), earlier targets or ``fold.Lit`` values.
     ``inputs``: ``(shape in the loop, dtype, values or None)``, values given for small
-    constants, which are folded into unrolled code. ``outs``: ``(target, dtype)``.
-    Defines ``name(lo, hi, p0.., q0..)`` (serial, rows lo..hi of the first loop axis)
-    and ``name_par(nchunks, p0.., q0..)`` (compiled on first use).
+    constants, which are folded into unrolled code. ``outs``: ``(target, dtype, shape
+    in the loop)``. ``reduced``: {target of a sum: the loop axes it sums over}.
+    Defines ``name(lo, hi, p0.., q0..)`` (serial, rows lo..hi of the first loop axis),
+    ``name_par(nchunks, p0.., q0..)`` (compiled on first use) and, when the body uses
+    sin or cos, ``name_libm`` (NOTE [guarded sin and cos]); each returns the count of
+    sin / cos arguments beyond ``vmath.SIN_COS_MAX``.
+
+    NOTE [reductions in kernels]: a sum over trailing axes joins the group that
+    produces its operand (``fusion.partition``). Its axes are unrolled, so the sum is
+    an expression over the unrolled values, after folding: the sum of a basis vector
+    times a value is that value. Statements are emitted one at a time over every
+    position, so a sum's operand exists at all positions when the sum is reached, and
+    its consumers in the group can read it at any position.
     """
+    reduced = reduced or {}
     nd = len(loop)
     axes, dtype = {}, {}
     for i, (s, dt, _) in enumerate(inputs):
@@ -125,8 +147,9 @@ def source(stmts, inputs, outs, loop, name):
         dtype[f"a{i}"] = np.dtype(dt)
     for target, _, _, ops, dt in stmts:
         axes[target] = frozenset().union(*[axes[o] for o in ops if not isinstance(o, Lit)])
+        axes[target] -= reduced.get(target, frozenset())
         dtype[target] = np.dtype(dt)
-    u = _unroll_start(loop, inputs, stmts, axes)
+    u = _unroll_start(loop, inputs, stmts, axes, reduced)
 
     body = [[] for _ in range(nd + 1)]   # per loop depth: (text, target, deps)
     env = {}
@@ -159,10 +182,25 @@ def source(stmts, inputs, outs, loop, name):
         return v
 
     positions = list(itertools.product(*[range(n) for n in loop[u:]]))
-    for pos in positions:
-        for target, prim, expr, ops, dt in stmts:
+    for target, prim, expr, ops, dt in stmts:
+        for pos in positions:
             k = key(target, pos)
             if (target, k) in env:
+                continue
+            if target in reduced:
+                red = sorted(reduced[target])
+                terms = []
+                for sub in itertools.product(*[range(loop[a]) for a in red]):
+                    p2 = list(pos)
+                    for a, j in zip(red, sub):
+                        p2[a - u] = j
+                    terms.append(value(ops[0], p2))
+                v = _sum(terms, dt)
+                if isinstance(v, str) and v.startswith(" "):  # an expression to emit
+                    text, v = v, local(target, k)
+                    deps = tuple(t for t in terms if not isinstance(t, Lit))
+                    body[level(target)].append((f"{v} ={text}", v, deps))
+                env[(target, k)] = v
                 continue
             args = [value(o, pos) for o in ops]
             v = fold(prim, expr, args, [a.dtype if isinstance(a, Lit) else dtype[o]
@@ -174,10 +212,22 @@ def source(stmts, inputs, outs, loop, name):
                 text = _ARG.sub(lambda m: names[int(m.group(1))], expr)
                 for libm, inline in vmath.SUBSTITUTIONS.items():
                     text = text.replace(libm, inline)
+                if prim in vmath.GUARDED and deps:
+                    # NOTE [guarded sin and cos]: count arguments beyond the exact range
+                    libm, inline = vmath.GUARDED[prim]
+                    text = text.replace(libm, inline)
+                    body[level(target)].append(
+                        (f"{_GUARD} += abs({deps[0]}) > {vmath.SIN_COS_MAX!r}", None, deps))
                 body[level(target)].append((f"{v} = {text}", v, deps))
             env[(target, k)] = v
-        idx = ", ".join([f"i{a}" for a in range(u)] + [str(j) for j in pos])
-        for j, (o, dt) in enumerate(outs):
+    for j, (o, dt, oshape) in enumerate(outs):
+        stored = set()
+        for pos in positions:
+            idx = ", ".join([f"i{a}" if oshape[a] != 1 else "0" for a in range(u)] +
+                            [str(pos[a - u]) if oshape[a] != 1 else "0" for a in range(u, nd)])
+            if idx in stored:
+                continue
+            stored.add(idx)
             v = value(o, pos)
             if isinstance(v, Lit):
                 body[u].append((f"q{j}[{idx}] = {v.src}", None, ()))
@@ -197,21 +247,37 @@ def source(stmts, inputs, outs, loop, name):
     n_in = len(inputs)
     params = [f"p{i}" for i in range(n_in)] + [f"q{j}" for j in range(len(outs))]
     sig = ["numba.intp", "numba.intp"] + [_arr_type(dt, nd, True) for _, dt, _ in inputs] + \
-          [_arr_type(dt, nd) for _, dt in outs]
+          [_arr_type(dt, nd) for _, dt, _ in outs]
     ind = "    "
+
+    def function(fname, libm):
+        out = [f"def {fname}(lo, hi, {', '.join(params)}):", f"{ind}{_GUARD} = 0"]
+        for k in range(u + 1):
+            if k:
+                rng = "range(lo, hi)" if k == 1 else f"range({loop[k - 1]})"
+                out.append(f"{ind * k}for i{k - 1} in {rng}:")
+            for ln in body[k]:
+                if libm:
+                    if ln.startswith(_GUARD):
+                        continue
+                    for lib, inline in vmath.GUARDED.values():
+                        ln = ln.replace(inline, lib)
+                out.append(ind * (k + 1) + ln)
+        out.append(f"{ind}return {_GUARD}")
+        return out
+
+    guarded = any(ln.startswith(_GUARD) for b in body for ln in b)
     lines = [
         "# Generated by gpuad.jit: a fused pointwise group. The name is a hash of this text.",
         "import math", "import numba", "from numba import prange", vmath.IMPORT,
         f"# vmath {_VMATH_TAG}",  # Numba's cache does not see a change in vmath: the name does
         "",
-        f"@numba.njit(numba.void({', '.join(sig)}), cache=True, nogil=True, error_model='numpy')",
-        f"def {name}(lo, hi, {', '.join(params)}):",
+        f"@numba.njit(numba.intp({', '.join(sig)}), cache=True, nogil=True, error_model='numpy')",
     ]
-    lines += [ind + ln for ln in body[0]]
-    for k in range(u):
-        rng = "range(lo, hi)" if k == 0 else f"range({loop[k]})"
-        lines.append(f"{ind * (k + 1)}for i{k} in {rng}:")
-        lines += [ind * (k + 2) + ln for ln in body[k + 1]]
+    lines += function(name, False)
+    if guarded:
+        lines += ["", "", "@numba.njit(cache=True, nogil=True, error_model='numpy')"]
+        lines += function(name + "_libm", True)
     lines += [
         "",
         "",
@@ -219,10 +285,27 @@ def source(stmts, inputs, outs, loop, name):
         f"def {name}_par(nchunks, {', '.join(params)}):",
         f"{ind}n = q0.shape[0]",
         f"{ind}step = (n + nchunks - 1) // nchunks",
+        f"{ind}{_GUARD} = 0",
         f"{ind}for c in prange(nchunks):",
-        f"{ind * 2}{name}(c * step, min(n, (c + 1) * step), {', '.join(params)})",
+        f"{ind * 2}{_GUARD} += {name}(c * step, min(n, (c + 1) * step), {', '.join(params)})",
+        f"{ind}return {_GUARD}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _sum(terms, dtype):
+    """A sum of unrolled values: a ``Lit``, the name of its only term, or the text
+    of an expression (starting with a space)."""
+    names = [t for t in terms if not isinstance(t, Lit)]
+    const = sum(t.v for t in terms if isinstance(t, Lit))
+    if not names:
+        return Lit(const, dtype)
+    if len(names) == 1 and const == 0:
+        return names[0]
+    text = " + ".join(names)
+    if const != 0:
+        text += " + " + Lit(const, dtype).src
+    return " " + text
 
 
 def load(src, name):

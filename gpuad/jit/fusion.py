@@ -29,13 +29,44 @@ class Group:
         return f"Group({self.id}, {self.shape}, {[e.prim.name for e in self.eqns]})"
 
 
+def expr_of(eqn):
+    """The kernel expression of a pointwise equation. ``broadcast_to`` is the identity
+    in a kernel, whose inputs are read with broadcasting."""
+    return eqn.prim.expr if eqn.prim.expr is not None else \
+        ("a0" if eqn.prim.name == "broadcast_to" else None)
+
+
 def fusable(eqn):
-    return (eqn.prim.expr is not None and eqn.out.dtype in _FUSABLE_DTYPES
+    return (expr_of(eqn) is not None and eqn.out.dtype in _FUSABLE_DTYPES
             and all(v.dtype in _FUSABLE_DTYPES for v in eqn.inputs))
 
 
-def partition(graph):
-    """Returns the execution steps: equations and Groups, in a valid order."""
+# a reduction joins its producer's group only if the kernel can unroll everything
+# after the first axis (codegen_cpu's limit on unrolled positions)
+_REDUCE_CELL_MAX = 1024
+
+
+def _joins_as_reduction(e, producer):
+    """A keepdims ``reduce_sum`` of a group's value over trailing axes: the cpu kernel
+    sums the unrolled values (NOTE [reductions in kernels] in codegen_cpu)."""
+    if e.prim.name != "reduce_sum" or not e.params.get("keepdims") or len(e.inputs) != 1:
+        return None
+    v = e.inputs[0]
+    g = producer.get(v.id)
+    nd = len(v.shape)
+    if (not isinstance(g, Group) or g.shape != v.shape or nd < 2
+            or e.out.dtype != v.dtype or v.dtype.kind != "f"):
+        return None
+    axes = e.params["axes"]
+    axes = range(nd) if axes is None else [a % nd for a in axes]
+    if 0 in axes or int(np.prod(v.shape[1:])) > _REDUCE_CELL_MAX:
+        return None
+    return g
+
+
+def partition(graph, reductions=False):
+    """Returns the execution steps: equations and Groups, in a valid order.
+    ``reductions``: sums over trailing axes may join their producer's group (cpu)."""
     producer = {}        # var id -> step (eqn or Group) producing it
     preds = {}           # id(step) -> set of steps it reads from
     groups, by_shape, steps = [], {}, []
@@ -56,6 +87,7 @@ def partition(graph):
     for e in graph.eqns:
         in_steps = {id(producer[v.id]): producer[v.id] for v in e.inputs if v.id in producer}
         joined = None
+        view = e.prim.name == "broadcast_to"  # a view unless it joins a kernel
         if fusable(e):
             # Prefer a producer's group (vertical fusion), then any group of the same
             # shape (horizontal fusion of siblings such as sin(x) and cos(x)), newest
@@ -70,6 +102,11 @@ def partition(graph):
                 if not any(p is not g and reaches(p, g) for p in in_steps.values()):
                     joined = g
                     break
+            if joined is None and view:
+                producer[e.out.id] = e
+                preds[id(e)] = set(in_steps.values())
+                steps.append(e)
+                continue
             if joined is None:
                 joined = Group(len(groups), e.out.shape)
                 groups.append(joined)
@@ -79,6 +116,10 @@ def partition(graph):
             joined.eqns.append(e)
             producer[e.out.id] = joined
             preds[id(joined)].update(p for p in in_steps.values() if p is not joined)
+        elif reductions and _joins_as_reduction(e, producer) is not None:
+            g = producer[e.inputs[0].id]
+            g.eqns.append(e)
+            producer[e.out.id] = g
         else:
             producer[e.out.id] = e
             preds[id(e)] = set(in_steps.values())
@@ -180,9 +221,14 @@ def group_body(g, consts):
     stmts = []
     for e in g.eqns:
         name = f"t{e.out.id}"
-        stmts.append((name, e.prim.name, e.prim.expr, [local[v.id] for v in e.inputs], e.out.dtype))
+        stmts.append((name, e.prim.name, expr_of(e), [local[v.id] for v in e.inputs], e.out.dtype))
         local[e.out.id] = name
     return arrays, stmts
+
+
+def reductions_of(g):
+    """{target: keepdims output shape} of the group's fused reductions."""
+    return {f"t{e.out.id}": e.out.shape for e in g.eqns if e.prim.name == "reduce_sum"}
 
 
 def inline_expr(g, var, consts=None):
@@ -191,5 +237,5 @@ def inline_expr(g, var, consts=None):
     exprs = {}
     for e in g.eqns:
         names = [local.get(v.id) or exprs[v.id] for v in e.inputs]
-        exprs[e.out.id] = "(" + _ARG.sub(lambda m: names[int(m.group(1))], e.prim.expr) + ")"
+        exprs[e.out.id] = "(" + _ARG.sub(lambda m: names[int(m.group(1))], expr_of(e)) + ")"
     return exprs[var.id]

@@ -129,16 +129,27 @@ def _hashable(v):
 
 
 def simplify(graph):
-    """Common-subexpression elimination, then dead-code elimination."""
+    """Common-subexpression elimination (reshape chains shortened), then dead-code
+    elimination."""
     alias = {}
     seen = {}
     eqns = []
+    reshaped = {}  # var id -> the var a reshape made it from
     for e in graph.eqns:
         ins = [alias.get(v.id, v) for v in e.inputs]
         e.inputs = ins
         if e.prim.name == "stop_gradient":  # identity at run time
             alias[e.out.id] = ins[0]
             continue
+        if e.prim.name == "reshape":
+            # a chain of reshapes is one reshape, and one back to the start is none,
+            # so a reduction's keepdims value reaches its broadcast directly
+            src = reshaped.get(ins[0].id, ins[0])
+            if src.shape == e.out.shape:
+                alias[e.out.id] = src
+                continue
+            e.inputs = ins = [src]
+            reshaped[e.out.id] = src
         key = (e.prim.name, tuple(v.id for v in ins), _param_key(e.params))
         prev = seen.get(key)
         if prev is not None:

@@ -78,3 +78,128 @@ def scatters_to_selects(graph):
         eqns.append(Eqn(where_p, [m, upd, z], {}, e.out))
     graph.eqns = eqns
     return graph
+
+
+_CONST_FOLD_MAX = 1 << 16  # elements: bigger all-constant results stay run-time steps
+
+
+def fold_constants(graph, device):
+    """Evaluate equations whose inputs are all constants once, at compile time (an
+    identity basis pushed through a constant matrix, a mask built from constants):
+    their results become constants, which the code generator can fold further."""
+    from ..backends import get_backend
+    be = get_backend(device)
+    eqns = []
+    for e in graph.eqns:
+        if (e.inputs and all(v.id in graph.consts for v in e.inputs)
+                and int(np.prod(e.out.shape)) <= _CONST_FOLD_MAX):
+            val = e.prim.impl(be, *[graph.consts[v.id] for v in e.inputs], **e.params)
+            graph.consts[e.out.id] = be.xp.ascontiguousarray(val)
+        else:
+            eqns.append(e)
+    graph.eqns = eqns
+    return graph
+
+
+def _identity_axes(E, ndim):
+    """(p, q) when constant ``E``, broadcast to rank ``ndim``, is an identity matrix
+    over axes p < q (and 1 on every other axis); else None."""
+    E = np.asarray(E)
+    if E.ndim > ndim:
+        return None
+    shape = (1,) * (ndim - E.ndim) + E.shape
+    axes = [k for k in range(ndim) if shape[k] != 1]
+    if len(axes) != 2 or shape[axes[0]] != shape[axes[1]]:
+        return None
+    n = shape[axes[0]]
+    if not np.array_equal(E.reshape(n, n), np.eye(n, dtype=E.dtype)):
+        return None
+    return axes[0], axes[1]
+
+
+def contractions_through_identity(graph):
+    """``einsum`` whose operand is ``eye * Y`` (a forward-mode basis times a per-cell
+    derivative, as in jacfwd of ``g(log(y) @ R)``) contracts the identity away:
+
+        sum_k [a == k] Y[b, k] W[k, j]  =  Y[b, a] W[a, j]
+
+    The einsum is relabelled without the identity, and when no index is left to sum
+    it becomes a broadcast multiply, which fuses: an O(n^3) contraction per cell
+    becomes O(n^2) pointwise work."""
+    from ..ops.linalg import einsum_p
+    from ..ops.pointwise import mul_p
+    from ..ops.shape import broadcast_to_p, reshape_p, transpose_p
+    producer = {e.out.id: e for e in graph.eqns}
+    eqns = []
+
+    def emit(prim, ins, params, shape, dtype):
+        v = graph.new_var(shape, dtype)
+        eqns.append(Eqn(prim, ins, params, v))
+        return v
+
+    for e in graph.eqns:
+        new = None
+        if e.prim is einsum_p and len(e.inputs) == 2 and "." not in e.params["subscripts"]:
+            new = _relabel(e, producer, graph.consts)
+        if new is None:
+            eqns.append(e)
+            continue
+        (ysub, Y, keep_shape), (wsub, W), out_sub = new
+        # Y without the kept identity axis (size 1 there), broadcast to its letters' sizes
+        y = emit(reshape_p, [Y], {"shape": keep_shape}, keep_shape, Y.dtype) \
+            if Y.shape != keep_shape else Y
+        sizes = dict(zip(wsub, W.shape))
+        sizes.update({c: n for c, n in zip(ysub, keep_shape) if n != 1})
+        sizes.update({c: n for c, n in zip(out_sub, e.out.shape)})
+        full = tuple(sizes[c] for c in ysub)
+        if full != keep_shape:
+            y = emit(broadcast_to_p, [y], {"shape": full}, full, Y.dtype)
+        summed = (set(ysub) | set(wsub)) - set(out_sub)
+        if summed or len(set(ysub)) != len(ysub) or len(set(wsub)) != len(wsub):
+            eqns.append(Eqn(einsum_p, [y, W], {"subscripts": f"{ysub},{wsub}->{out_sub}"}, e.out))
+            continue
+        # nothing left to sum: a broadcast product in the output's index order
+        ops = []
+        for sub, v in ((ysub, y), (wsub, W)):
+            order = sorted(range(len(sub)), key=lambda i: out_sub.index(sub[i]))
+            if order != list(range(len(sub))):
+                v = emit(transpose_p, [v], {"perm": tuple(order)},
+                         tuple(v.shape[i] for i in order), v.dtype)
+                sub = "".join(sub[i] for i in order)
+            shape = tuple(sizes[c] if c in sub else 1 for c in out_sub)
+            if shape != v.shape:
+                v = emit(reshape_p, [v], {"shape": shape}, shape, v.dtype)
+            ops.append(v)
+        eqns.append(Eqn(mul_p, ops, {}, e.out))
+    graph.eqns = eqns
+    return graph
+
+
+def _relabel(e, producer, consts):
+    from ..ops.pointwise import mul_p
+    ins, out_sub = e.params["subscripts"].split("->")
+    subs = ins.split(",")
+    for xi in (0, 1):
+        X, xsub = e.inputs[xi], subs[xi]
+        m = producer.get(X.id)
+        if m is None or m.prim is not mul_p or m.out.shape != X.shape:
+            continue
+        for ei in (0, 1):
+            E, Y = m.inputs[ei], m.inputs[1 - ei]
+            if E.id not in consts or len(Y.shape) > len(X.shape):
+                continue
+            pq = _identity_axes(consts[E.id], len(X.shape))
+            if pq is None:
+                continue
+            yshape = (1,) * (len(X.shape) - len(Y.shape)) + Y.shape
+            p, q = pq
+            for d, c in ((p, q), (q, p)):  # d: kept in the output, c: summed
+                ld, lc = xsub[d], xsub[c]
+                if (ld in out_sub and lc not in out_sub and yshape[d] == 1
+                        and xsub.count(ld) == 1 and xsub.count(lc) == 1):
+                    ysub = xsub[:d] + xsub[d + 1:]
+                    ysub = ysub.replace(lc, ld)
+                    keep = tuple(n for k, n in enumerate(yshape) if k != d)
+                    wsub = subs[1 - xi].replace(lc, ld)
+                    return (ysub, Y, keep), (wsub, e.inputs[1 - xi]), out_sub
+    return None
