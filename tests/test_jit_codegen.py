@@ -210,3 +210,21 @@ def test_reshape_chains_are_shortened(rng):
     names = [e.prim.name for e in f.lower(x).eqns]
     assert names == ["exp"], names
     np.testing.assert_allclose(f(x).numpy(), np.exp(x.numpy()), rtol=1e-15)
+
+
+@pytest.mark.parametrize("transform", [ad.jacfwd, ad.jacrev])
+def test_products_of_constants_are_contracted_at_compile_time(transform, rng):
+    # kinetics-shaped: r = k * exp(log(y) @ R), dy/dt = r @ N.T. Both Jacobians become
+    # one GEMM of the per-cell rates with a constant (species x reactions x species)
+    R = ad.tensor(rng.uniform(0, 1, size=(5, 7)))
+    N = ad.tensor(rng.normal(size=(5, 7)))
+    k = ad.tensor(rng.uniform(0.5, 2, size=7))
+    f = lambda y: (k * ad.exp(ad.log(y) @ R)) @ N.T
+    g = ad.vmap(transform(f))
+    y = ad.tensor(rng.uniform(0.5, 2.0, size=(6, 5)))
+    jg = ad.jit(g)
+    for e in jg.lower(y).eqns:
+        if e.prim.name == "einsum":   # no (cells x species x reactions) operand any more
+            assert all(len(v.shape) <= 2 for v in e.inputs if v.shape[0] == 6), e
+    jg(y)
+    np.testing.assert_allclose(jg(y).numpy(), g(y).numpy(), rtol=1e-12)

@@ -155,8 +155,9 @@ class JitFunction:
 
 def _optimize(graph, device):
     graph = rewrite.fold_constants(simplify(graph), device)
-    graph = rewrite.contractions_through_identity(graph)
-    return simplify(rewrite.scatters_to_selects(graph))
+    graph = rewrite.fold_constants(rewrite.contractions_through_identity(graph), device)
+    graph = rewrite.fold_constants(rewrite.contractions_of_products(graph), device)
+    return simplify(rewrite.scatters_to_selects(simplify(graph)))
 
 
 def _as_tensor(x):

@@ -203,3 +203,121 @@ def _relabel(e, producer, consts):
                     wsub = subs[1 - xi].replace(lc, ld)
                     return (ysub, Y, keep), (wsub, e.inputs[1 - xi]), out_sub
     return None
+
+
+def _factors(v, producer, consts, nd, depth=0):
+    """The factors of ``v`` through a tree of broadcasting ``mul`` equations, each
+    with its shape right-aligned to rank ``nd``; [v] when ``v`` is not a product."""
+    from ..ops.pointwise import mul_p
+    e = producer.get(v.id)
+    if e is None or e.prim is not mul_p or depth > 16 or v.id in consts:
+        return [v]
+    out = []
+    for x in e.inputs:
+        if len(x.shape) > nd:
+            return [v]
+        out += _factors(x, producer, consts, nd, depth + 1)
+    return out
+
+
+def contractions_of_products(graph):
+    """``einsum(X, W)`` with ``W`` constant and ``X`` a product of broadcast factors of
+    which one carries a summed index and varies at run time: the other constant
+    factors and ``W`` are contracted once (``fold_constants`` evaluates it), and the
+    run-time factors without a summed index multiply the result:
+
+        sum_j C[a, j] r[b, j] R[k, j]  =  sum_j r[b, j] Q[j, a, k],   Q = C R
+
+    jacrev of ``r(y) @ N.T`` pulls a constant basis row through ``N`` and meets the
+    per-cell ``r`` this way; instead of materialising ``C * r`` (B x 20 x 60 for the
+    kinetics workload) and contracting it, one GEMM of ``r`` with ``Q`` remains."""
+    from ..ops.linalg import einsum_p
+    from ..ops.pointwise import mul_p
+    from ..ops.shape import broadcast_to_p, reshape_p, transpose_p
+    producer = {e.out.id: e for e in graph.eqns}
+    eqns = []
+
+    def emit(prim, ins, params, shape, dtype, out=None):
+        v = out if out is not None else graph.new_var(shape, dtype)
+        eqns.append(Eqn(prim, ins, params, v))
+        return v
+
+    def squeeze(v):  # drop the size-1 axes: one axis per letter remains
+        shape = tuple(n for n in v.shape if n != 1)
+        return v if shape == v.shape else emit(reshape_p, [v], {"shape": shape}, shape, v.dtype)
+
+    def to_out(v, sub, out_sub, sizes):  # letters in the output's order, 1 elsewhere
+        perm = sorted(range(len(sub)), key=lambda i: out_sub.index(sub[i]))
+        if perm != list(range(len(sub))):
+            v = emit(transpose_p, [v], {"perm": tuple(perm)}, tuple(v.shape[i] for i in perm),
+                     v.dtype)
+            sub = "".join(sub[i] for i in perm)
+        shape = tuple(sizes[c] if c in sub else 1 for c in out_sub)
+        return v if shape == v.shape else emit(reshape_p, [v], {"shape": shape}, shape, v.dtype)
+
+    for e in graph.eqns:
+        plan = None
+        if e.prim is einsum_p and len(e.inputs) == 2 and "." not in e.params["subscripts"]:
+            plan = _product_plan(e, producer, graph.consts)
+        if plan is None:
+            eqns.append(e)
+            continue
+        (var, var_sub), consts, (W, wsub), outer, out_sub, sizes = plan
+        dt = e.out.dtype
+        subs = [s for _, s in consts] + [wsub]
+        q_sub = "".join(c for c in dict.fromkeys("".join(subs)) if c in out_sub or c in var_sub)
+        q = emit(einsum_p, [squeeze(v) for v, _ in consts] + [W],
+                 {"subscripts": ",".join(subs) + "->" + q_sub},
+                 tuple(sizes[c] for c in q_sub), dt)
+        inner_out = "".join(c for c in out_sub if c in var_sub or c in q_sub)
+        acc = emit(einsum_p, [squeeze(var), q], {"subscripts": f"{var_sub},{q_sub}->{inner_out}"},
+                   tuple(sizes[c] for c in inner_out), dt)
+        acc = to_out(acc, inner_out, out_sub, sizes)
+        for v, s in outer:
+            f = to_out(squeeze(v), s, out_sub, sizes)
+            shape = tuple(max(x, y) for x, y in zip(acc.shape, f.shape))
+            acc = emit(mul_p, [acc, f], {}, shape, dt)
+        if acc.shape != e.out.shape:
+            acc = emit(broadcast_to_p, [acc], {"shape": e.out.shape}, e.out.shape, dt)
+        eqns[-1].out = e.out  # the last equation computes acc: it now defines e's value
+    graph.eqns = eqns
+    return graph
+
+
+def _product_plan(e, producer, consts):
+    """(run-time factor with a summed index, constant factors, (W, subscripts),
+    run-time factors without one, output subscripts, letter sizes), or None."""
+    ins, out_sub = e.params["subscripts"].split("->")
+    subs = ins.split(",")
+    for xi in (0, 1):
+        X, xsub = e.inputs[xi], subs[xi]
+        W, wsub = e.inputs[1 - xi], subs[1 - xi]
+        if len(set(xsub)) != len(xsub) or len(set(wsub)) != len(wsub) or W.id not in consts:
+            continue
+        nd = len(X.shape)
+        facs = _factors(X, producer, consts, nd)
+        if len(facs) < 2:
+            continue
+        lettered = []
+        for f in facs:
+            padded = (1,) * (nd - len(f.shape)) + f.shape
+            if any(p not in (1, n) for p, n in zip(padded, X.shape)):
+                break
+            lettered.append((f, "".join(c for c, p in zip(xsub, padded) if p != 1)))
+        else:
+            summed = (set(xsub) | set(wsub)) - set(out_sub)
+            const = [(f, s) for f, s in lettered if f.id in consts]
+            inner = [(f, s) for f, s in lettered if f.id not in consts and set(s) & summed]
+            outer = [(f, s) for f, s in lettered if f.id not in consts and not set(s) & summed]
+            if len(inner) != 1 or not const:
+                continue
+            sizes = dict(zip(xsub, X.shape))
+            sizes.update(zip(wsub, W.shape))
+            sizes.update(zip(out_sub, e.out.shape))
+            qsize = 1
+            for c in set("".join(s for _, s in const) + wsub):
+                qsize *= sizes[c]
+            if qsize > _CONST_FOLD_MAX:
+                continue
+            return inner[0], const, (W, wsub), outer, out_sub, sizes
+    return None

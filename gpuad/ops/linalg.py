@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import GpuadValueError
 from ..primitive import Primitive
+from .contract import as_matmul
 from ._util import (bdim_front_or_broadcast, batch_size, broadcast_shapes, coerce,
                     move_bdim_front, norm_one_axis)
 
@@ -17,7 +18,11 @@ _LETTERS = string.ascii_letters
 
 
 def _einsum_impl(be, *ops, subscripts):
-    # optimize=True routes two-operand contractions through tensordot (BLAS)
+    if len(ops) == 2 and be.xp is np and all(o.dtype.kind == "f" for o in ops):
+        out = as_matmul(np, subscripts, *ops)
+        if out is not None:
+            return out
+    # optimize=True routes other contractions through tensordot (BLAS)
     return be.xp.einsum(subscripts, *ops, optimize=True)
 
 

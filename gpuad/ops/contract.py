@@ -1,0 +1,55 @@
+"""Two-operand ``einsum`` as one matrix multiply in the layout of the result.
+
+``np.einsum(optimize=True)`` reaches BLAS through ``tensordot``, whose result comes
+out in the order (left free, right free) and is then transposed: for
+``'ik,ak->ai'`` (a weight matrix applied to a batch of vectors) the result is a
+strided view, and every consumer copies it. Here the operands are put in the order
+(free, contracted) and (contracted, free) with views where possible,
+the side whose free indices come first in the output goes left, and the product is
+written C-contiguous in the output's order: BLAS reads transposed operands itself.
+"""
+from __future__ import annotations
+
+
+def _prod(xs):
+    n = 1
+    for x in xs:
+        n *= x
+    return n
+
+
+def as_matmul(xp, subscripts, a, b):
+    """``einsum(subscripts, a, b)`` through one 2-D ``xp.matmul``, or None when the
+    subscripts are not a plain matrix product: repeated letters, a letter summed
+    within one operand, a letter shared by both operands and the output (a stack of
+    products), or a size-1 axis broadcast against a longer one."""
+    ins, out = subscripts.split("->")
+    sa, sb = ins.split(",")
+    if len(set(sa)) != len(sa) or len(set(sb)) != len(sb) or len(set(out)) != len(out):
+        return None
+    batch = [c for c in out if c in sa and c in sb]
+    contr = [c for c in sa if c in sb and c not in out]
+    left = [c for c in out if c in sa and c not in sb]
+    right = [c for c in out if c in sb and c not in sa]
+    if set(sa) != set(batch + contr + left) or set(sb) != set(batch + contr + right):
+        return None
+    if batch:  # stacks of small products: einsum's own loops are as good
+        return None
+    size = dict(zip(sa, a.shape))
+    for c, n in zip(sb, b.shape):
+        if size.setdefault(c, n) != n:
+            return None
+    if out.find("".join(right)) < out.find("".join(left)) and left and right:
+        a, b, sa, sb, left, right = b, a, sb, sa, right, left   # free indices of b first
+    A = a.transpose([sa.index(c) for c in batch + left + contr])
+    B = b.transpose([sb.index(c) for c in batch + contr + right])
+    nl, nc, nr = (_prod(size[c] for c in g) for g in (left, contr, right))
+    # 2-D operands: transposed views go to BLAS as they are
+    A2 = A if A.shape == (nl, nc) else A.reshape(nl, nc)
+    B2 = B if B.shape == (nc, nr) else B.reshape(nc, nr)
+    R = xp.matmul(A2, B2)
+    order = batch + left + right
+    R = R.reshape([size[c] for c in order])
+    if "".join(order) != out:
+        R = R.transpose([order.index(c) for c in out])
+    return R
