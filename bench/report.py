@@ -96,6 +96,30 @@ def format_table(data) -> str:
     return "\n".join(out)
 
 
+def format_first_calls(data, markdown=False) -> str:
+    jax_compile = {}
+    for r in data["results"]:
+        c = r["libs"].get("jax", {}).get("compile_s")
+        if r["mode"] == "jit" and c:
+            jax_compile[(r["workload"], r["method"])] = c
+    head = ("workload", "method", "cold first call", "warm first call", "JAX compile")
+    body = []
+    for r in data["first_calls"]:
+        if "error" in r:
+            body.append((r["workload"], r["method"], r["error"], "", ""))
+            continue
+        jc = jax_compile.get((r["workload"], r["method"]))
+        body.append((r["workload"], r["method"], fmt_time(r["cold_s"]), fmt_time(r["warm_s"]),
+                     fmt_time(jc) if jc else "-"))
+    if markdown:
+        out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        out += ["| " + " | ".join(row) + " |" for row in body]
+        return "\n".join(out)
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(head), line("-" * w for w in widths)] + [line(r) for r in body])
+
+
 def format_profiles(data) -> str:
     out = []
     for w, p in data.get("profiles", {}).items():
@@ -272,6 +296,14 @@ def write_markdown(data, path) -> None:
     ]
     lines += [f"- {x}" for x in notes(data)]
     lines += ["", f"![time vs batch size]({os.path.basename(png)})", ""]
+    if data.get("first_calls"):
+        lines += ["## First call of the jit rows", "",
+                  "Each figure is a new process calling `ad.jit(ad.vmap(T(f)))` once at "
+                  f"B = {data['first_calls'][0]['B']:,}: trace, compile or load, run. Cold: empty "
+                  "kernel caches (every kernel compiled); warm: a second process on the same "
+                  "caches (every kernel loaded from disk; Numba's start-up and the trace remain). "
+                  "JAX compile is `jax.jit(f).lower(x).compile()` at the largest B of the table "
+                  "above.", "", format_first_calls(data, markdown=True), ""]
     if data.get("profiles"):
         lines += ["## Where gpuad's time goes", "",
                   "cProfile of the slowest gpuad method of each workload at the largest B "

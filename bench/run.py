@@ -469,6 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-going", action="store_true",
                    help="report disagreeing results as MISMATCH instead of stopping")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-first-call", action="store_true",
+                   help="skip the cold / warm first-call measurement of the jit rows "
+                        "(new processes, B = 1,000)")
     p.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # for tests
     return p
 
@@ -493,6 +496,9 @@ def _progress(total, disable):
                 if not self.off:
                     print(file=sys.stderr)
     return tqdm(total=total, file=sys.stderr, disable=disable, unit="cell", dynamic_ncols=True)
+
+
+FIRST_CALL_BATCH = 1_000
 
 
 def main(argv=None) -> int:
@@ -571,6 +577,12 @@ def main(argv=None) -> int:
         "results": results,
         "errors": errors,
     }
+    if "jit" in modes and not (args.tiny or args.no_first_call or libs["gpuad"].missing):
+        from . import first_call
+        print("bench: cold and warm first calls of the jit rows (new processes)", file=sys.stderr)
+        data["first_calls"] = first_call.measure(
+            [(wl.NAME, m) for wl, m, mode in cells if mode == "jit"], FIRST_CALL_BATCH,
+            args.device, args.threads)
     if args.profile:
         bar_msg = "bench: profiling the slowest gpuad method of each workload"
         print(bar_msg, file=sys.stderr)
@@ -582,6 +594,8 @@ def main(argv=None) -> int:
         pass
 
     print(report.format_table(data))
+    if data.get("first_calls"):
+        print("\n" + report.format_first_calls(data))
     if args.profile:
         print(report.format_profiles(data))
     seen = set()

@@ -121,3 +121,11 @@ def test_missing_peers_are_reported(monkeypatch):
     monkeypatch.setitem(sys.modules, "jax", None)
     assert TorchLib("cpu", 1).missing == "not installed"
     assert JaxLib("cpu").missing == "not installed"
+
+
+def test_first_call_is_measured_cold_and_warm_in_new_processes():
+    from bench import first_call
+    (row,) = first_call.measure([("pointwise", "jacfwd")], 8, "cpu", 1)
+    assert "error" not in row, row
+    # the warm process loads every kernel from the disk cache the cold one wrote
+    assert 0 < row["warm_s"] < row["cold_s"]

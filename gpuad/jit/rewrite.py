@@ -1,5 +1,16 @@
-"""Graph rewrites that turn non-pointwise equations into pointwise ones, so fusion
-can take them into kernels.
+"""Graph rewrites between tracing and fusion (run by ``gpuad.jit._optimize``).
+
+Each makes the graph cheaper for the shapes Jacobians have, and each keeps every
+value it defines:
+
+* ``fold_constants``: equations whose inputs are all constants are evaluated once.
+* ``contractions_through_identity``: an ``einsum`` of ``eye * Y`` contracts the
+  identity away (forward-mode bases meeting a matrix).
+* ``contractions_of_products``: an ``einsum`` of a product of one per-cell factor and
+  constants contracts the constants at compile time (reverse-mode bases meeting a
+  matrix).
+* ``scatters_to_selects``: ``scatter_add`` with a static index becomes a fusable
+  ``where``.
 
 ``scatter_add`` with a static index (ints, full slices, ``None``) is the VJP of
 component indexing such as ``F[0, 1]``: hand-written determinants, invariants and
