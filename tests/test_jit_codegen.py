@@ -228,3 +228,17 @@ def test_products_of_constants_are_contracted_at_compile_time(transform, rng):
             assert all(len(v.shape) <= 2 for v in e.inputs if v.shape[0] == 6), e
     jg(y)
     np.testing.assert_allclose(jg(y).numpy(), g(y).numpy(), rtol=1e-12)
+
+
+def test_sums_without_keepdims_leave_the_kernel_but_are_not_read_in_it(rng):
+    # s has shape (B, 4): inside a (B, 4, 4) kernel NumPy would broadcast it along the
+    # last two axes, not along (batch, row); it must be read back as a separate input
+    def f(x):
+        s = ad.sum(ad.sin(x) * x, axis=2)                 # (B, 4) from (B, 4, 4)
+        return s, ad.exp(x) * s.reshape(-1, 4, 1) + s[:, None, :] + s   # last: along axes 1, 2
+    x = ad.tensor(rng.normal(size=(4, 4, 4)))
+    jf = ad.jit(f)
+    jf(x)
+    got, ref = jf(x), f(x)
+    for a, b in zip(got, ref):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-13)

@@ -47,9 +47,11 @@ _REDUCE_CELL_MAX = 1024
 
 
 def _joins_as_reduction(e, producer):
-    """A keepdims ``reduce_sum`` of a group's value over trailing axes: the cpu kernel
-    sums the unrolled values (NOTE [reductions in kernels] in codegen_cpu)."""
-    if e.prim.name != "reduce_sum" or not e.params.get("keepdims") or len(e.inputs) != 1:
+    """A ``reduce_sum`` of a group's value over trailing axes: the cpu kernel sums the
+    unrolled values (NOTE [reductions in kernels] in codegen_cpu). Without keepdims its
+    value leaves the group as an output only: inside it, NumPy's right-aligned
+    broadcasting would read it along the wrong axes."""
+    if e.prim.name != "reduce_sum" or len(e.inputs) != 1:
         return None
     v = e.inputs[0]
     g = producer.get(v.id)
@@ -68,6 +70,7 @@ def partition(graph, reductions=False):
     """Returns the execution steps: equations and Groups, in a valid order.
     ``reductions``: sums over trailing axes may join their producer's group (cpu)."""
     producer = {}        # var id -> step (eqn or Group) producing it
+    out_only = {}        # var id -> the group it may leave but not be read in
     preds = {}           # id(step) -> set of steps it reads from
     groups, by_shape, steps = [], {}, []
 
@@ -97,7 +100,7 @@ def partition(graph, reductions=False):
                      if isinstance(producer.get(v.id), Group)]
             cands += list(reversed(by_shape.get(e.out.shape, [])))
             for g in cands:
-                if g.shape != e.out.shape:
+                if g.shape != e.out.shape or any(out_only.get(v.id) is g for v in e.inputs):
                     continue
                 if not any(p is not g and reaches(p, g) for p in in_steps.values()):
                     joined = g
@@ -120,6 +123,8 @@ def partition(graph, reductions=False):
             g = producer[e.inputs[0].id]
             g.eqns.append(e)
             producer[e.out.id] = g
+            if not e.params.get("keepdims"):
+                out_only[e.out.id] = g
         else:
             producer[e.out.id] = e
             preds[id(e)] = set(in_steps.values())
@@ -227,8 +232,15 @@ def group_body(g, consts):
 
 
 def reductions_of(g):
-    """{target: keepdims output shape} of the group's fused reductions."""
-    return {f"t{e.out.id}": e.out.shape for e in g.eqns if e.prim.name == "reduce_sum"}
+    """{target: output shape with the summed axes kept as 1} of the group's sums."""
+    out = {}
+    for e in g.eqns:
+        if e.prim.name == "reduce_sum":
+            nd = len(g.shape)
+            axes = e.params["axes"]
+            axes = set(range(nd)) if axes is None else {a % nd for a in axes}
+            out[f"t{e.out.id}"] = tuple(1 if k in axes else n for k, n in enumerate(g.shape))
+    return out
 
 
 def inline_expr(g, var, consts=None):
