@@ -30,48 +30,52 @@ class TreeDef:
 LEAF = TreeDef("leaf", None, ())
 
 
+# NOTE [pytree recursion]: the recursive helpers are module functions, not closures.
+# A nested function that calls itself sits in a reference cycle with its closure
+# cell, which would keep the leaves (a jitted function's results, a transform's
+# inputs) alive until the garbage collector runs, instead of until the caller drops
+# them.
+def _flatten(x, leaves):
+    if x is None:
+        return TreeDef("none", None, ())
+    t = type(x)
+    if t is tuple or t is list:
+        return TreeDef(t.__name__, None, tuple(_flatten(c, leaves) for c in x))
+    if isinstance(x, tuple) and hasattr(x, "_fields"):
+        return TreeDef("namedtuple", t, tuple(_flatten(c, leaves) for c in x))
+    if isinstance(x, dict):
+        keys = tuple(x.keys())
+        return TreeDef("dict", (t, keys), tuple(_flatten(x[k], leaves) for k in keys))
+    leaves.append(x)
+    return LEAF
+
+
 def tree_flatten(tree):
     leaves = []
-
-    def rec(x):
-        if x is None:
-            return TreeDef("none", None, ())
-        t = type(x)
-        if t is tuple or t is list:
-            return TreeDef(t.__name__, None, tuple(rec(c) for c in x))
-        if isinstance(x, tuple) and hasattr(x, "_fields"):
-            return TreeDef("namedtuple", t, tuple(rec(c) for c in x))
-        if isinstance(x, dict):
-            keys = tuple(x.keys())
-            return TreeDef("dict", (t, keys), tuple(rec(x[k]) for k in keys))
-        leaves.append(x)
-        return LEAF
-
-    td = rec(tree)
+    td = _flatten(tree, leaves)
     return leaves, td
 
 
+def _unflatten(td, it):
+    k = td.kind
+    if k == "leaf":
+        return next(it)
+    if k == "none":
+        return None
+    kids = [_unflatten(c, it) for c in td.children]
+    if k == "tuple":
+        return tuple(kids)
+    if k == "list":
+        return kids
+    if k == "namedtuple":
+        return td.meta(*kids)
+    t, keys = td.meta
+    d = dict(zip(keys, kids))
+    return d if t is dict else t(d)
+
+
 def tree_unflatten(treedef, leaves):
-    it = iter(leaves)
-
-    def rec(td):
-        k = td.kind
-        if k == "leaf":
-            return next(it)
-        if k == "none":
-            return None
-        kids = [rec(c) for c in td.children]
-        if k == "tuple":
-            return tuple(kids)
-        if k == "list":
-            return kids
-        if k == "namedtuple":
-            return td.meta(*kids)
-        t, keys = td.meta
-        d = dict(zip(keys, kids))
-        return d if t is dict else t(d)
-
-    return rec(treedef)
+    return _unflatten(treedef, iter(leaves))
 
 
 def tree_map(fn, tree, *rest):

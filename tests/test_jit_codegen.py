@@ -242,3 +242,19 @@ def test_sums_without_keepdims_leave_the_kernel_but_are_not_read_in_it(rng):
     got, ref = jf(x), f(x)
     for a, b in zip(got, ref):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-13)
+
+
+def test_results_are_recycled_once_the_caller_drops_them(rng):
+    jf = ad.jit(lambda x: ad.exp(ad.sin(x)) * x)
+    x = ad.tensor(rng.normal(size=(6, 5)))
+    jf(x)                                  # traces
+    first = jf(x)
+    ptr = first.numpy().__array_interface__["data"][0]
+    held = jf(x)                           # first is still held: a new buffer
+    assert held.numpy().__array_interface__["data"][0] != ptr
+    expect = first.numpy().copy()
+    del first
+    again = jf(x)                          # first was dropped: its buffer comes back
+    assert again.numpy().__array_interface__["data"][0] == ptr
+    np.testing.assert_array_equal(again.numpy(), expect)
+    np.testing.assert_array_equal(held.numpy(), expect)

@@ -32,21 +32,21 @@ class _Plan:
     __slots__ = ("steps", "inputs", "consts", "outputs", "device", "n_kernels", "graph", "pool",
                  "lock")
 
-    # NOTE [jit buffer pool]: the buffers of a plan's intermediate values are kept
-    # between calls and reused. A fresh array of hundreds of MB costs as much in page
-    # faults as the kernel that fills it; a reused one does not. One call at a time
-    # takes the pool (a concurrent call allocates), and a buffer that an output shares
-    # memory with is never kept. ``JitFunction.clear_cache()`` releases them.
+    # NOTE [jit buffer pool]: the buffers a plan's kernels write are kept between calls
+    # and reused. A fresh array of hundreds of MB costs as much in page faults as the
+    # kernel that fills it; a reused one does not. Results are recycled too, once the
+    # caller has dropped them: a buffer is reused only when nothing outside the pool
+    # refers to its memory (``buffers.unreferenced``), as a caching allocator does. One
+    # call at a time takes the pool (a concurrent call allocates).
+    # ``JitFunction.clear_cache()`` releases them.
     def take_pool(self):
         with self.lock:
             pool, self.pool = self.pool, None
         return pool if pool is not None else {}
 
-    def give_pool(self, pool, outs):
-        keep = {k: b for k, b in pool.items()
-                if not any(isinstance(o, np.ndarray) and np.may_share_memory(o, b) for o in outs)}
+    def give_pool(self, pool):
         with self.lock:
-            self.pool = keep
+            self.pool = pool
 
 
 def _leaf_key(x):
@@ -289,11 +289,15 @@ def _run(plan, arrays):
                 views = [np.ascontiguousarray(a).reshape(p) for a, p in zip(ins, st.in_shapes)]
                 outs = []
                 for j, (_, dt) in enumerate(st.outputs):
-                    buf = pool.pop((n, j), None)
+                    spare = pool.get((n, j), ())
+                    # a result the caller still holds is skipped (NOTE [jit buffer pool])
+                    buf = next((b for b in spare if buffers.unreferenced(b)), None)
                     if buf is None:  # NOTE [aligned kernel buffers]
                         buf = buffers.aligned_empty(st.out_shapes[j], dt, j + 1)
                     outs.append(buf)
-                    used[(n, j)] = outs[-1]
+                    # this call's buffer first, and one more: a caller that keeps the
+                    # previous result while computing the next alternates between two
+                    used[(n, j)] = [buf] + [b for b in spare if b is not buf][:1]
                 threads = numba.get_num_threads() if st.parallel else 1
                 if threads > 1:
                     beyond = st.module.fused_par(min(st.loop[0], 4 * threads), *views, *outs)
@@ -310,7 +314,7 @@ def _run(plan, arrays):
                     record("fused:" + st.name)
     result = [env[o] for o in plan.outputs]
     if used:
-        plan.give_pool(used, result)
+        plan.give_pool(used)
     return result
 
 

@@ -10,6 +10,8 @@ per output, do not alias: every group output is allocated so.
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 _PAGE = 4096
@@ -28,3 +30,11 @@ def aligned_empty(shape, dtype, slot=0):
     buf = np.empty(nbytes + _PAGE + skew, dtype=np.uint8)
     start = (-buf.ctypes.data) % _PAGE + skew
     return buf[start:start + nbytes].view(dtype).reshape(shape)
+
+
+def unreferenced(arr):
+    """True when nothing but ``arr`` itself refers to the memory it was allocated
+    with (``aligned_empty``): every view handed out, and every view of those, holds
+    a reference to the same owning byte buffer."""
+    # references to the owner: arr's own, and getrefcount's argument
+    return sys.getrefcount(arr.base) <= 2
