@@ -202,9 +202,19 @@ def _compile(graph, device):
             plan.consts[cid] = o[1]._data
             outs.append(cid)
     plan.outputs = outs
+    unfused = set()  # sums kept out of kernels that would unroll too far
+    while True:
+        try:
+            plan.steps, plan.n_kernels = _lower(graph, device, unfused)
+            return plan
+        except codegen_cpu.KernelTooLarge as e:
+            unfused.update(e.args[1])
+
+
+def _lower(graph, device, unfused):
     steps = []
     n_kernels = 0
-    for s in fusion.partition(graph, reductions=device == "cpu"):
+    for s in fusion.partition(graph, reductions=device == "cpu", exclude=unfused):
         if isinstance(s, fusion.Group):
             size = int(np.prod(s.shape)) if s.shape else 1
             if len(s.eqns) == 1 and device == "cpu" and size < _PARALLEL_MIN:
@@ -213,14 +223,16 @@ def _compile(graph, device):
                 steps.append(("eqn", e.prim, [v.id for v in e.inputs], e.params, e.out.id))
                 n_kernels += 1
                 continue
-            steps.append(("group", _build_group(s, device, graph.consts)))
+            try:
+                steps.append(("group", _build_group(s, device, graph.consts)))
+            except codegen_cpu.KernelTooLarge as e:
+                raise codegen_cpu.KernelTooLarge(
+                    e.args[0], {x.out.id for x in s.eqns if x.prim.name == "reduce_sum"}) from None
             n_kernels += 1 if device == "cpu" else len(s.outputs)
         else:
             steps.append(("eqn", s.prim, [v.id for v in s.inputs], s.params, s.out.id))
             n_kernels += int(s.prim.kernel)
-    plan.steps = steps
-    plan.n_kernels = n_kernels
-    return plan
+    return steps, n_kernels
 
 
 def _build_group(g, device, consts):

@@ -81,10 +81,15 @@ _VMATH_TAG = hashlib.sha1(open(vmath.__file__, "rb").read()).hexdigest()[:12]
 _GUARD = "n_beyond"
 
 # Unrolling limits: positions of the unrolled trailing loops, and positions times the
-# statements inside them. Compile time grows with the unrolled body (Numba types each
-# statement): 2000 statement-positions compile in about 2 s.
+# statements inside them (an estimate before folding).
 _UNROLL_POSITIONS = 1024
-_UNROLL_STATEMENTS = 2000
+_UNROLL_STATEMENTS = 1000
+# ... and the generated body, after folding: 600 lines compile in 2-4 s, 1500 in 10-20
+_MAX_LINES = 600
+
+
+class KernelTooLarge(Exception):
+    """A group with a fused sum would unroll into more than ``_MAX_LINES`` lines."""
 
 
 def _foldable(c):
@@ -149,100 +154,112 @@ def source(stmts, inputs, outs, loop, name, reduced=None):
         axes[target] = frozenset().union(*[axes[o] for o in ops if not isinstance(o, Lit)])
         axes[target] -= reduced.get(target, frozenset())
         dtype[target] = np.dtype(dt)
-    u = _unroll_start(loop, inputs, stmts, axes, reduced)
+    def build(u):
+        body = [[] for _ in range(nd + 1)]   # per loop depth: (text, target, deps)
+        env = {}
 
-    body = [[] for _ in range(nd + 1)]   # per loop depth: (text, target, deps)
-    env = {}
+        def level(nm):
+            return min(max(axes[nm], default=-1) + 1, u)
 
-    def level(nm):
-        return min(max(axes[nm], default=-1) + 1, u)
+        def key(nm, pos):
+            return tuple(pos[k - u] for k in sorted(axes[nm]) if k >= u)
 
-    def key(nm, pos):
-        return tuple(pos[k - u] for k in sorted(axes[nm]) if k >= u)
+        def local(nm, k):
+            return nm + "".join(f"_{j}" for j in k)
 
-    def local(nm, k):
-        return nm + "".join(f"_{j}" for j in k)
+        def value(op, pos):
+            if isinstance(op, Lit):
+                return op
+            k = key(op, pos)
+            v = env.get((op, k))
+            if v is None:  # an input, loaded (or read as a literal) on first use
+                i = int(op[1:])
+                _, dt, const = inputs[i]
+                idx = [f"i{a}" if a < u else str(pos[a - u]) for a in range(nd)]
+                idx = [ix if a in axes[op] else "0" for a, ix in enumerate(idx)]
+                if const is not None and all(a >= u for a in axes[op]):
+                    v = Lit(const[tuple(int(ix) for ix in idx)], dt)
+                else:
+                    v = local(op, k)
+                    body[level(op)].append((f"{v} = p{i}[{', '.join(idx)}]", v, ()))
+                env[(op, k)] = v
+            return v
 
-    def value(op, pos):
-        if isinstance(op, Lit):
-            return op
-        k = key(op, pos)
-        v = env.get((op, k))
-        if v is None:  # an input, loaded (or read as a literal) on first use
-            i = int(op[1:])
-            _, dt, const = inputs[i]
-            idx = [f"i{a}" if a < u else str(pos[a - u]) for a in range(nd)]
-            idx = [ix if a in axes[op] else "0" for a, ix in enumerate(idx)]
-            if const is not None and all(a >= u for a in axes[op]):
-                v = Lit(const[tuple(int(ix) for ix in idx)], dt)
-            else:
-                v = local(op, k)
-                body[level(op)].append((f"{v} = p{i}[{', '.join(idx)}]", v, ()))
-            env[(op, k)] = v
-        return v
-
-    positions = list(itertools.product(*[range(n) for n in loop[u:]]))
-    for target, prim, expr, ops, dt in stmts:
-        for pos in positions:
-            k = key(target, pos)
-            if (target, k) in env:
-                continue
-            if target in reduced:
-                red = sorted(reduced[target])
-                terms = []
-                for sub in itertools.product(*[range(loop[a]) for a in red]):
-                    p2 = list(pos)
-                    for a, j in zip(red, sub):
-                        p2[a - u] = j
-                    terms.append(value(ops[0], p2))
-                v = _sum(terms, dt)
-                if isinstance(v, str) and v.startswith(" "):  # an expression to emit
-                    text, v = v, local(target, k)
-                    deps = tuple(t for t in terms if not isinstance(t, Lit))
-                    body[level(target)].append((f"{v} ={text}", v, deps))
+        positions = list(itertools.product(*[range(n) for n in loop[u:]]))
+        for target, prim, expr, ops, dt in stmts:
+            for pos in positions:
+                k = key(target, pos)
+                if (target, k) in env:
+                    continue
+                if target in reduced:
+                    red = sorted(reduced[target])
+                    terms = []
+                    for sub in itertools.product(*[range(loop[a]) for a in red]):
+                        p2 = list(pos)
+                        for a, j in zip(red, sub):
+                            p2[a - u] = j
+                        terms.append(value(ops[0], p2))
+                    v = _sum(terms, dt)
+                    if isinstance(v, str) and v.startswith(" "):  # an expression to emit
+                        text, v = v, local(target, k)
+                        deps = tuple(t for t in terms if not isinstance(t, Lit))
+                        body[level(target)].append((f"{v} ={text}", v, deps))
+                    env[(target, k)] = v
+                    continue
+                args = [value(o, pos) for o in ops]
+                v = fold(prim, expr, args, [a.dtype if isinstance(a, Lit) else dtype[o]
+                                            for a, o in zip(args, ops)], dt)
+                if v is None:
+                    v = local(target, k)
+                    names = [a.src if isinstance(a, Lit) else a for a in args]
+                    deps = tuple(a for a in args if not isinstance(a, Lit))
+                    text = _ARG.sub(lambda m: names[int(m.group(1))], expr)
+                    for libm, inline in vmath.SUBSTITUTIONS.items():
+                        text = text.replace(libm, inline)
+                    if prim in vmath.GUARDED and deps:
+                        # NOTE [guarded sin and cos]: count arguments beyond the exact range
+                        libm, inline = vmath.GUARDED[prim]
+                        text = text.replace(libm, inline)
+                        body[level(target)].append(
+                            (f"{_GUARD} += abs({deps[0]}) > {vmath.SIN_COS_MAX!r}", None, deps))
+                    body[level(target)].append((f"{v} = {text}", v, deps))
                 env[(target, k)] = v
-                continue
-            args = [value(o, pos) for o in ops]
-            v = fold(prim, expr, args, [a.dtype if isinstance(a, Lit) else dtype[o]
-                                        for a, o in zip(args, ops)], dt)
-            if v is None:
-                v = local(target, k)
-                names = [a.src if isinstance(a, Lit) else a for a in args]
-                deps = tuple(a for a in args if not isinstance(a, Lit))
-                text = _ARG.sub(lambda m: names[int(m.group(1))], expr)
-                for libm, inline in vmath.SUBSTITUTIONS.items():
-                    text = text.replace(libm, inline)
-                if prim in vmath.GUARDED and deps:
-                    # NOTE [guarded sin and cos]: count arguments beyond the exact range
-                    libm, inline = vmath.GUARDED[prim]
-                    text = text.replace(libm, inline)
-                    body[level(target)].append(
-                        (f"{_GUARD} += abs({deps[0]}) > {vmath.SIN_COS_MAX!r}", None, deps))
-                body[level(target)].append((f"{v} = {text}", v, deps))
-            env[(target, k)] = v
-    for j, (o, dt, oshape) in enumerate(outs):
-        stored = set()
-        for pos in positions:
-            idx = ", ".join([f"i{a}" if oshape[a] != 1 else "0" for a in range(u)] +
-                            [str(pos[a - u]) if oshape[a] != 1 else "0" for a in range(u, nd)])
-            if idx in stored:
-                continue
-            stored.add(idx)
-            v = value(o, pos)
-            if isinstance(v, Lit):
-                body[u].append((f"q{j}[{idx}] = {v.src}", None, ()))
-            else:
-                body[u].append((f"q{j}[{idx}] = {v}", None, (v,)))
+        for j, (o, dt, oshape) in enumerate(outs):
+            stored = set()
+            for pos in positions:
+                idx = ", ".join([f"i{a}" if oshape[a] != 1 else "0" for a in range(u)] +
+                                [str(pos[a - u]) if oshape[a] != 1 else "0" for a in range(u, nd)])
+                if idx in stored:
+                    continue
+                stored.add(idx)
+                v = value(o, pos)
+                if isinstance(v, Lit):
+                    body[u].append((f"q{j}[{idx}] = {v.src}", None, ()))
+                else:
+                    body[u].append((f"q{j}[{idx}] = {v}", None, (v,)))
 
-    # dead statements (folded away downstream), in reverse textual order
-    live = set()
-    for lv in reversed(range(nd + 1)):
-        kept = []
-        for text, target, deps in reversed(body[lv]):
-            if target is None or target in live:
-                kept.append(text)
-                live.update(deps)
-        body[lv] = kept[::-1]
+        # dead statements (folded away downstream), in reverse textual order
+        live = set()
+        for lv in reversed(range(nd + 1)):
+            kept = []
+            for text, target, deps in reversed(body[lv]):
+                if target is None or target in live:
+                    kept.append(text)
+                    live.update(deps)
+            body[lv] = kept[::-1]
+        return body
+
+    u = _unroll_start(loop, inputs, stmts, axes, reduced)
+    body = build(u)
+    # Numba's compile time grows faster than linearly with a straight-line body:
+    # unroll less until the kernel fits (a fused sum needs its axes unrolled)
+    while sum(map(len, body)) > _MAX_LINES:
+        if reduced:
+            raise KernelTooLarge(name)
+        if u >= nd:
+            break
+        u += 1
+        body = build(u)
 
     n_in = len(inputs)
     params = [f"p{i}" for i in range(n_in)] + [f"q{j}" for j in range(len(outs))]

@@ -44,6 +44,7 @@ def fusable(eqn):
 # a reduction joins its producer's group only if the kernel can unroll everything
 # after the first axis (codegen_cpu's limit on unrolled positions)
 _REDUCE_CELL_MAX = 1024
+_REDUCE_BODY_MAX = 3000  # cell entries x equations already in the group
 
 
 def _joins_as_reduction(e, producer):
@@ -61,14 +62,17 @@ def _joins_as_reduction(e, producer):
         return None
     axes = e.params["axes"]
     axes = range(nd) if axes is None else [a % nd for a in axes]
-    if 0 in axes or int(np.prod(v.shape[1:])) > _REDUCE_CELL_MAX:
+    cell = int(np.prod(v.shape[1:]))
+    # the kernel unrolls the cell: keep its body within what compiles in a second or two
+    if 0 in axes or cell > _REDUCE_CELL_MAX or cell * len(g.eqns) > _REDUCE_BODY_MAX:
         return None
     return g
 
 
-def partition(graph, reductions=False):
+def partition(graph, reductions=False, exclude=()):
     """Returns the execution steps: equations and Groups, in a valid order.
-    ``reductions``: sums over trailing axes may join their producer's group (cpu)."""
+    ``reductions``: sums over trailing axes may join their producer's group (cpu),
+    except the sums whose output var ids are in ``exclude``."""
     producer = {}        # var id -> step (eqn or Group) producing it
     out_only = {}        # var id -> the group it may leave but not be read in
     preds = {}           # id(step) -> set of steps it reads from
@@ -119,7 +123,7 @@ def partition(graph, reductions=False):
             joined.eqns.append(e)
             producer[e.out.id] = joined
             preds[id(joined)].update(p for p in in_steps.values() if p is not joined)
-        elif reductions and _joins_as_reduction(e, producer) is not None:
+        elif reductions and e.out.id not in exclude and _joins_as_reduction(e, producer) is not None:
             g = producer[e.inputs[0].id]
             g.eqns.append(e)
             producer[e.out.id] = g
