@@ -22,6 +22,8 @@ from .. import core, launches
 from ..backends import get_backend
 from ..core import new_trace
 from ..errors import GpuadTypeError
+from ..ops.contract import as_matmul
+from ..ops.linalg import einsum_p
 from ..pytree import tree_flatten, tree_unflatten
 from ..tensor import Tensor, TensorBase, Tracer
 from . import buffers, codegen_cpu, fusion, rewrite
@@ -284,12 +286,18 @@ def _run(plan, arrays):
     env = dict(plan.consts)
     env.update(zip(plan.inputs, arrays))
     record = launches.record
-    pool = plan.take_pool() if plan.device == "cpu" else {}
+    pool = plan.take_pool() if plan.device == "cpu" else None
     used = {}
     for n, step in enumerate(plan.steps):
         if step[0] == "eqn":
             _, prim, ins, params, out = step
-            env[out] = prim.impl(be, *[env[i] for i in ins], **params)
+            args = [env[i] for i in ins]
+            res = None
+            if prim is einsum_p and pool is not None and len(args) == 2 and \
+                    all(isinstance(a, np.ndarray) and a.dtype.kind == "f" for a in args):
+                # a matrix product written into a reused buffer (NOTE [jit buffer pool])
+                res = _matmul_into(pool, used, n, params["subscripts"], *args)
+            env[out] = res if res is not None else prim.impl(be, *args, **params)
             if prim.kernel:
                 record(prim.name)
         else:
@@ -328,6 +336,20 @@ def _run(plan, arrays):
     if used:
         plan.give_pool(used)
     return result
+
+
+def _matmul_into(pool, used, n, subscripts, a, b):
+    shape = tuple(dict(zip("".join(subscripts.split("->")[0].split(",")),
+                           a.shape + b.shape))[c] for c in subscripts.split("->")[1])
+    dt = np.result_type(a, b)
+    spare = [x for x in pool.get((n, 0), ()) if x.shape == shape and x.dtype == dt]
+    buf = next((x for x in spare if buffers.unreferenced(x)), None)
+    if buf is None:
+        buf = buffers.aligned_empty(shape, dt, 1)
+    res = as_matmul(np, subscripts, a, b, into=buf)
+    if res is not None:
+        used[(n, 0)] = [buf] + [x for x in spare if x is not buf][:1]
+    return res
 
 
 def fused_expressions(func, *args):

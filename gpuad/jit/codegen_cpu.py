@@ -74,6 +74,12 @@ def collapse(shape, in_shapes):
 
 _VMATH_TAG = hashlib.sha1(open(vmath.__file__, "rb").read()).hexdigest()[:12]
 
+# error_model='numpy': division by zero gives inf / nan as in NumPy, and no exception
+# branch stops LLVM from vectorizing. 'contract' lets LLVM fuse a * b + c into one
+# FMA (one rounding instead of two): the inlined polynomials (vmath) run 1.4x faster,
+# and results can differ from eager mode's in the last bit.
+_FLAGS = "cache=True, nogil=True, error_model='numpy', fastmath={'contract'}"
+
 # NOTE [guarded sin and cos]: the kernel's sin and cos (vmath) are exact for
 # |x| <= vmath.SIN_COS_MAX. The kernel returns how many arguments were beyond that;
 # when any were, the run repeats with ``<name>_libm``, the same body with libm's
@@ -289,11 +295,11 @@ def source(stmts, inputs, outs, loop, name, reduced=None):
         "import math", "import numba", "from numba import prange", vmath.IMPORT,
         f"# vmath {_VMATH_TAG}",  # Numba's cache does not see a change in vmath: the name does
         "",
-        f"@numba.njit(numba.intp({', '.join(sig)}), cache=True, nogil=True, error_model='numpy')",
+        f"@numba.njit(numba.intp({', '.join(sig)}), {_FLAGS})",
     ]
     lines += function(name, False)
     if guarded:
-        lines += ["", "", "@numba.njit(cache=True, nogil=True, error_model='numpy')"]
+        lines += ["", "", f"@numba.njit({_FLAGS})"]
         lines += function(name + "_libm", True)
     lines += [
         "",

@@ -18,8 +18,9 @@ def _prod(xs):
     return n
 
 
-def as_matmul(xp, subscripts, a, b):
-    """``einsum(subscripts, a, b)`` through one 2-D ``xp.matmul``, or None when the
+def as_matmul(xp, subscripts, a, b, into=None):
+    """``einsum(subscripts, a, b)`` through one 2-D ``xp.matmul`` (into ``into``, a
+    C-contiguous array of the result's shape, when given), or None when the
     subscripts are not a plain matrix product: repeated letters, a letter summed
     within one operand, a letter shared by both operands and the output (a stack of
     products), or a size-1 axis broadcast against a longer one."""
@@ -47,8 +48,13 @@ def as_matmul(xp, subscripts, a, b):
     # 2-D operands: transposed views go to BLAS as they are
     A2 = A if A.shape == (nl, nc) else A.reshape(nl, nc)
     B2 = B if B.shape == (nc, nr) else B.reshape(nc, nr)
-    R = xp.matmul(A2, B2)
     order = batch + left + right
+    if into is not None:  # written in place: only when no transpose follows
+        if "".join(order) != out:
+            return None
+        xp.matmul(A2, B2, out=into.reshape(nl, nr))
+        return into
+    R = xp.matmul(A2, B2)
     R = R.reshape([size[c] for c in order])
     if "".join(order) != out:
         R = R.transpose([order.index(c) for c in out])
