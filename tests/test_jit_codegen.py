@@ -258,3 +258,17 @@ def test_results_are_recycled_once_the_caller_drops_them(rng):
     assert again.numpy().__array_interface__["data"][0] == ptr
     np.testing.assert_array_equal(again.numpy(), expect)
     np.testing.assert_array_equal(held.numpy(), expect)
+
+
+def test_a_fused_sum_over_the_line_budget_is_left_out_of_its_kernel(rng, monkeypatch):
+    # the unrolled kernel of a fused sum would exceed the line budget: the plan is
+    # lowered again with that sum as a separate reduction, and the numbers agree
+    monkeypatch.setattr(codegen_cpu, "_MAX_LINES", 40)
+    g = ad.vmap(ad.jacrev(_chain))
+    x = ad.tensor(rng.normal(size=(5, 8)))
+    jg = ad.jit(g)
+    jg(x)
+    with ad.count_launches() as c:
+        out = jg(x)
+    assert c.by_op.get("reduce_sum", 0) == 2, c.by_op   # the primal's and the unfused one
+    np.testing.assert_allclose(out.numpy(), g(x).numpy(), rtol=1e-13, atol=1e-14)
