@@ -1,10 +1,12 @@
 """``ad.jit``: trace once per input signature, fuse pointwise chains, run compiled.
 
 ``jit(func)`` records the primitives ``func`` binds (see ``graph.py``), removes common
-subexpressions and dead code, fuses same-shape pointwise chains into single kernels
+subexpressions and dead code, rewrites contractions and scatters for the shapes
+Jacobians have (``rewrite.py``), fuses same-shape pointwise chains into single kernels
 (``fusion.py``) and runs the resulting plan: fused groups as Numba loops on the cpu
-(``codegen_cpu.py``) or as gpuad's generated CUDA kernels on cuda / cudasim, other
-primitives through their backend implementations, with no per-op dispatch.
+(``codegen_cpu.py``, with ``fold.py`` and ``vmath.py``) or as gpuad's generated CUDA
+kernels on cuda / cudasim, other primitives through their backend implementations,
+with no per-op dispatch, writing into reused buffers (``buffers.py``).
 
 Called with tracers of an enclosing transform (``vmap(jit(f))``), or with tensors that
 require grad on the eager tape, the function is inlined instead, so the enclosing
