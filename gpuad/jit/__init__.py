@@ -180,7 +180,7 @@ def _merge(outs, statics, device):
 
 
 # -- compile ------------------------------------------------------------------------
-_PARALLEL_MIN = 1 << 17  # elements; below this a serial loop is faster
+_PARALLEL_MIN = 1 << 17  # elements; below this one thread is faster
 _FOLD_MAX = 4096  # constants up to this size are candidates for folding into kernels
 
 
@@ -322,7 +322,7 @@ def _run(plan, arrays):
                     used[(n, j)] = [buf] + [b for b in spare if b is not buf][:1]
                 threads = numba.get_num_threads() if st.parallel else 1
                 if threads > 1:
-                    beyond = st.module.fused_par(min(st.loop[0], 4 * threads), *views, *outs)
+                    beyond = _run_rows(st.fn, st.loop[0], threads, views + outs)
                 else:
                     beyond = st.fn(0, st.loop[0], *views, *outs)
                 if beyond:  # NOTE [guarded sin and cos] in codegen_cpu
@@ -338,6 +338,26 @@ def _run(plan, arrays):
     if used:
         plan.give_pool(used)
     return result
+
+
+_threads = None
+_threads_lock = threading.Lock()
+
+
+def _run_rows(fn, n, threads, arrays):
+    """``fn`` over rows 0..n in ``threads`` ranges on a shared thread pool: the kernels
+    release the GIL, so the ranges run in parallel. Numba's thread count
+    (``NUMBA_NUM_THREADS``, ``numba.set_num_threads``) is the knob."""
+    global _threads
+    with _threads_lock:
+        if _threads is None or _threads._max_workers < threads:
+            from concurrent.futures import ThreadPoolExecutor
+            _threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gpuad-jit")
+        pool = _threads
+    step = -(-n // threads)
+    futures = [pool.submit(fn, lo, min(n, lo + step), *arrays) for lo in range(step, n, step)]
+    beyond = fn(0, min(n, step), *arrays)  # the calling thread takes the first range
+    return beyond + sum(f.result() for f in futures)
 
 
 def _matmul_into(pool, used, n, subscripts, a, b):
