@@ -272,3 +272,19 @@ def test_a_fused_sum_over_the_line_budget_is_left_out_of_its_kernel(rng, monkeyp
         out = jg(x)
     assert c.by_op.get("reduce_sum", 0) == 2, c.by_op   # the primal's and the unfused one
     np.testing.assert_allclose(out.numpy(), g(x).numpy(), rtol=1e-13, atol=1e-14)
+
+
+def test_a_sum_of_products_is_contracted_term_by_term(rng):
+    # the demo's kinetics model: rates k * y[i0] * y[i1], so the forward tangent of the
+    # rates is a sum of two products; einsum(P1 + P2, S) = einsum(P1, S) + einsum(P2, S)
+    from gpuad.models import kinetics
+    net = kinetics.random_network(6, 9, seed=0)
+    g = ad.vmap(ad.jacfwd(kinetics.make_rhs(net, ad)))
+    y = rng.uniform(0.1, 1.0, size=(5, 6))
+    jg = ad.jit(g)
+    for e in jg.lower(ad.tensor(y)).eqns:
+        if e.prim.name == "einsum":
+            assert all(len(v.shape) <= 2 for v in e.inputs if v.shape[0] == 5), e
+    jg(ad.tensor(y))
+    np.testing.assert_allclose(jg(ad.tensor(y)).numpy(), kinetics.analytic_jacobian(net, y),
+                               rtol=1e-12, atol=1e-14)

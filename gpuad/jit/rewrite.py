@@ -241,9 +241,11 @@ def contractions_of_products(graph):
 
     jacrev of ``r(y) @ N.T`` pulls a constant basis row through ``N`` and meets the
     per-cell ``r`` this way; instead of materialising ``C * r`` (B x 20 x 60 for the
-    kinetics workload) and contracting it, one GEMM of ``r`` with ``Q`` remains."""
+    kinetics workload) and contracting it, one GEMM of ``r`` with ``Q`` remains. A sum
+    of such products (the tangent of ``k * y[i0] * y[i1]``) is contracted term by
+    term."""
     from ..ops.linalg import einsum_p
-    from ..ops.pointwise import mul_p
+    from ..ops.pointwise import add_p, mul_p
     from ..ops.shape import broadcast_to_p, reshape_p, transpose_p
     producer = {e.out.id: e for e in graph.eqns}
     eqns = []
@@ -266,15 +268,8 @@ def contractions_of_products(graph):
         shape = tuple(sizes[c] if c in sub else 1 for c in out_sub)
         return v if shape == v.shape else emit(reshape_p, [v], {"shape": shape}, shape, v.dtype)
 
-    for e in graph.eqns:
-        plan = None
-        if e.prim is einsum_p and len(e.inputs) == 2 and "." not in e.params["subscripts"]:
-            plan = _product_plan(e, producer, graph.consts)
-        if plan is None:
-            eqns.append(e)
-            continue
+    def contract(plan, dt, out_shape):
         (var, var_sub), consts, (W, wsub), outer, out_sub, sizes = plan
-        dt = e.out.dtype
         subs = [s for _, s in consts] + [wsub]
         q_sub = "".join(c for c in dict.fromkeys("".join(subs)) if c in out_sub or c in var_sub)
         q = emit(einsum_p, [squeeze(v) for v, _ in consts] + [W],
@@ -288,47 +283,80 @@ def contractions_of_products(graph):
             f = to_out(squeeze(v), s, out_sub, sizes)
             shape = tuple(max(x, y) for x, y in zip(acc.shape, f.shape))
             acc = emit(mul_p, [acc, f], {}, shape, dt)
-        if acc.shape != e.out.shape:
-            acc = emit(broadcast_to_p, [acc], {"shape": e.out.shape}, e.out.shape, dt)
+        if acc.shape != out_shape:
+            acc = emit(broadcast_to_p, [acc], {"shape": out_shape}, out_shape, dt)
+        return acc
+
+    for e in graph.eqns:
+        plans = None
+        if e.prim is einsum_p and len(e.inputs) == 2 and "." not in e.params["subscripts"]:
+            plans = _product_plans(e, producer, graph.consts)
+        if plans is None:
+            eqns.append(e)
+            continue
+        acc = contract(plans[0], e.out.dtype, e.out.shape)
+        for plan in plans[1:]:  # a sum of products: the contraction of each, added
+            acc = emit(add_p, [acc, contract(plan, e.out.dtype, e.out.shape)], {},
+                       e.out.shape, e.out.dtype)
         eqns[-1].out = e.out  # the last equation computes acc: it now defines e's value
     graph.eqns = eqns
     return graph
 
 
-def _product_plan(e, producer, consts):
-    """(run-time factor with a summed index, constant factors, (W, subscripts),
-    run-time factors without one, output subscripts, letter sizes), or None."""
+def _terms(v, producer, depth=0):
+    """The terms of ``v`` through a tree of same-shape ``add`` equations."""
+    from ..ops.pointwise import add_p
+    e = producer.get(v.id)
+    if e is None or e.prim is not add_p or depth > 8 or any(x.shape != v.shape for x in e.inputs):
+        return [v]
+    return _terms(e.inputs[0], producer, depth + 1) + _terms(e.inputs[1], producer, depth + 1)
+
+
+def _product_plans(e, producer, consts):
+    """One plan per term of the operand (``_product_plan``), or None unless every
+    term has one: ``einsum(P1 + P2, W) = einsum(P1, W) + einsum(P2, W)``."""
     ins, out_sub = e.params["subscripts"].split("->")
     subs = ins.split(",")
     for xi in (0, 1):
-        X, xsub = e.inputs[xi], subs[xi]
-        W, wsub = e.inputs[1 - xi], subs[1 - xi]
-        if len(set(xsub)) != len(xsub) or len(set(wsub)) != len(wsub) or W.id not in consts:
-            continue
-        nd = len(X.shape)
-        facs = _factors(X, producer, consts, nd)
-        if len(facs) < 2:
-            continue
-        lettered = []
-        for f in facs:
-            padded = (1,) * (nd - len(f.shape)) + f.shape
-            if any(p not in (1, n) for p, n in zip(padded, X.shape)):
-                break
-            lettered.append((f, "".join(c for c, p in zip(xsub, padded) if p != 1)))
-        else:
-            summed = (set(xsub) | set(wsub)) - set(out_sub)
-            const = [(f, s) for f, s in lettered if f.id in consts]
-            inner = [(f, s) for f, s in lettered if f.id not in consts and set(s) & summed]
-            outer = [(f, s) for f, s in lettered if f.id not in consts and not set(s) & summed]
-            if len(inner) != 1 or not const:
-                continue
-            sizes = dict(zip(xsub, X.shape))
-            sizes.update(zip(wsub, W.shape))
-            sizes.update(zip(out_sub, e.out.shape))
-            qsize = 1
-            for c in set("".join(s for _, s in const) + wsub):
-                qsize *= sizes[c]
-            if qsize > _CONST_FOLD_MAX:
-                continue
-            return inner[0], const, (W, wsub), outer, out_sub, sizes
+        X, W = e.inputs[xi], e.inputs[1 - xi]
+        plans = [_product_plan(T, subs[xi], W, subs[1 - xi], out_sub, e.out.shape, producer, consts)
+                 for T in _terms(X, producer)]
+        if all(p is not None for p in plans):
+            return plans
     return None
+
+
+def _product_plan(X, xsub, W, wsub, out_sub, out_shape, producer, consts):
+    """For ``einsum(X, W)``: (run-time factor with a summed index, constant factors,
+    (W, subscripts), run-time factors without one, output subscripts, letter sizes),
+    or None."""
+    if len(set(xsub)) != len(xsub) or len(set(wsub)) != len(wsub) or W.id not in consts:
+        return None
+    nd = len(X.shape)
+    facs = _factors(X, producer, consts, nd)
+    if len(facs) < 2:
+        return None
+    lettered = []
+    for f in facs:
+        padded = (1,) * (nd - len(f.shape)) + f.shape
+        if any(p not in (1, n) for p, n in zip(padded, X.shape)):
+            return None
+        lettered.append((f, "".join(c for c, p in zip(xsub, padded) if p != 1)))
+    covered = set("".join(s for _, s in lettered))
+    if any(n != 1 and c not in covered for c, n in zip(xsub, X.shape)):
+        return None  # a broadcast term: its sum over a missing letter needs a count
+    summed = (set(xsub) | set(wsub)) - set(out_sub)
+    const = [(f, s) for f, s in lettered if f.id in consts]
+    inner = [(f, s) for f, s in lettered if f.id not in consts and set(s) & summed]
+    outer = [(f, s) for f, s in lettered if f.id not in consts and not set(s) & summed]
+    if len(inner) != 1 or not const:
+        return None
+    sizes = dict(zip(xsub, X.shape))
+    sizes.update(zip(wsub, W.shape))
+    sizes.update(zip(out_sub, out_shape))
+    qsize = 1
+    for c in set("".join(s for _, s in const) + wsub):
+        qsize *= sizes[c]
+    if qsize > _CONST_FOLD_MAX:
+        return None
+    return inner[0], const, (W, wsub), outer, out_sub, sizes
