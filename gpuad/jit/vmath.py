@@ -46,38 +46,9 @@ _inline = dict(inline="always", error_model="numpy", cache=True)
 
 
 @numba.njit(**_inline)
-def exp(x):
-    x = float(x)
-    xc = min(max(x, -745.2), 709.8)
-    n = math.floor(xc * _LOG2E + 0.5)
-    r = (xc - n * _LN2_HI) - n * _LN2_LO          # |r| <= ln2 / 2
-    # Taylor polynomial of degree 13 (truncation < 2^-60 on |r| <= 0.347)
-    p = 1.0 / 6227020800.0
-    p = p * r + 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    p = p * r + 1.0
-    p = p * r + 1.0
-    # 2^n in two factors, so results down to the subnormal range are not flushed
-    ni = numba.int64(n)
-    h = ni >> 1
-    res = p * _f64_from_bits((h + 1023) << 52) * _f64_from_bits((ni - h + 1023) << 52)
-    res = math.inf if x > _EXP_MAX else res
-    return x if x != x else res
-
-
-@numba.njit(**_inline)
 def _expm1_poly(r):
-    """expm1(r) for |r| <= ln2 / 2: the Taylor polynomial of degree 13, written so
-    the leading term is r (no cancellation near 0)."""
+    """expm1(r) for |r| <= ln2 / 2: the Taylor polynomial of degree 13 (truncation
+    < 2^-60), written so the leading term is r (no cancellation near 0)."""
     p = 1.0 / 6227020800.0
     p = p * r + 1.0 / 479001600.0
     p = p * r + 1.0 / 39916800.0
@@ -91,6 +62,21 @@ def _expm1_poly(r):
     p = p * r + 1.0 / 6.0
     p = p * r + 0.5
     return (p * r + 1.0) * r
+
+
+@numba.njit(**_inline)
+def exp(x):
+    x = float(x)
+    xc = min(max(x, -745.2), 709.8)
+    n = math.floor(xc * _LOG2E + 0.5)
+    r = (xc - n * _LN2_HI) - n * _LN2_LO          # |r| <= ln2 / 2
+    p = _expm1_poly(r) + 1.0
+    # 2^n in two factors, so results down to the subnormal range are not flushed
+    ni = numba.int64(n)
+    h = ni >> 1
+    res = p * _f64_from_bits((h + 1023) << 52) * _f64_from_bits((ni - h + 1023) << 52)
+    res = math.inf if x > _EXP_MAX else res
+    return x if x != x else res
 
 
 @numba.njit(**_inline)
