@@ -112,6 +112,31 @@ def fold_constants(graph, device):
     return graph
 
 
+class _Emitter:
+    """Appends the equations of a rewrite to the new equation list, on fresh vars
+    (or on ``out``, the var of the equation being replaced)."""
+
+    def __init__(self, graph, eqns):
+        self.graph, self.eqns = graph, eqns
+
+    def __call__(self, prim, ins, params, shape, dtype, out=None):
+        v = out if out is not None else self.graph.new_var(shape, dtype)
+        self.eqns.append(Eqn(prim, ins, params, v))
+        return v
+
+    def in_order(self, v, sub, out_sub, sizes):
+        """``v`` (indexed by the letters ``sub``) transposed to ``out_sub``'s order,
+        with a size-1 axis for each output letter it lacks."""
+        from ..ops.shape import reshape_p, transpose_p
+        perm = sorted(range(len(sub)), key=lambda i: out_sub.index(sub[i]))
+        if perm != list(range(len(sub))):
+            v = self(transpose_p, [v], {"perm": tuple(perm)}, tuple(v.shape[i] for i in perm),
+                     v.dtype)
+            sub = "".join(sub[i] for i in perm)
+        shape = tuple(sizes[c] if c in sub else 1 for c in out_sub)
+        return v if shape == v.shape else self(reshape_p, [v], {"shape": shape}, shape, v.dtype)
+
+
 def _identity_axes(E, ndim):
     """(p, q) when constant ``E``, broadcast to rank ``ndim``, is an identity matrix
     over axes p < q (and 1 on every other axis); else None."""
@@ -139,14 +164,10 @@ def contractions_through_identity(graph):
     becomes O(n^2) pointwise work."""
     from ..ops.linalg import einsum_p
     from ..ops.pointwise import mul_p
-    from ..ops.shape import broadcast_to_p, reshape_p, transpose_p
+    from ..ops.shape import broadcast_to_p, reshape_p
     producer = {e.out.id: e for e in graph.eqns}
     eqns = []
-
-    def emit(prim, ins, params, shape, dtype):
-        v = graph.new_var(shape, dtype)
-        eqns.append(Eqn(prim, ins, params, v))
-        return v
+    emit = _Emitter(graph, eqns)
 
     for e in graph.eqns:
         new = None
@@ -170,17 +191,7 @@ def contractions_through_identity(graph):
             eqns.append(Eqn(einsum_p, [y, W], {"subscripts": f"{ysub},{wsub}->{out_sub}"}, e.out))
             continue
         # nothing left to sum: a broadcast product in the output's index order
-        ops = []
-        for sub, v in ((ysub, y), (wsub, W)):
-            order = sorted(range(len(sub)), key=lambda i: out_sub.index(sub[i]))
-            if order != list(range(len(sub))):
-                v = emit(transpose_p, [v], {"perm": tuple(order)},
-                         tuple(v.shape[i] for i in order), v.dtype)
-                sub = "".join(sub[i] for i in order)
-            shape = tuple(sizes[c] if c in sub else 1 for c in out_sub)
-            if shape != v.shape:
-                v = emit(reshape_p, [v], {"shape": shape}, shape, v.dtype)
-            ops.append(v)
+        ops = [emit.in_order(v, sub, out_sub, sizes) for sub, v in ((ysub, y), (wsub, W))]
         eqns.append(Eqn(mul_p, ops, {}, e.out))
     graph.eqns = eqns
     return graph
@@ -246,26 +257,13 @@ def contractions_of_products(graph):
     term."""
     from ..ops.linalg import einsum_p
     from ..ops.pointwise import add_p, mul_p
-    from ..ops.shape import broadcast_to_p, reshape_p, transpose_p
+    from ..ops.shape import broadcast_to_p, reshape_p
     producer = {e.out.id: e for e in graph.eqns}
     eqns = []
-
-    def emit(prim, ins, params, shape, dtype, out=None):
-        v = out if out is not None else graph.new_var(shape, dtype)
-        eqns.append(Eqn(prim, ins, params, v))
-        return v
+    emit = _Emitter(graph, eqns)
 
     def squeeze(v):  # drop the size-1 axes: one axis per letter remains
         shape = tuple(n for n in v.shape if n != 1)
-        return v if shape == v.shape else emit(reshape_p, [v], {"shape": shape}, shape, v.dtype)
-
-    def to_out(v, sub, out_sub, sizes):  # letters in the output's order, 1 elsewhere
-        perm = sorted(range(len(sub)), key=lambda i: out_sub.index(sub[i]))
-        if perm != list(range(len(sub))):
-            v = emit(transpose_p, [v], {"perm": tuple(perm)}, tuple(v.shape[i] for i in perm),
-                     v.dtype)
-            sub = "".join(sub[i] for i in perm)
-        shape = tuple(sizes[c] if c in sub else 1 for c in out_sub)
         return v if shape == v.shape else emit(reshape_p, [v], {"shape": shape}, shape, v.dtype)
 
     def contract(plan, dt, out_shape):
@@ -278,9 +276,9 @@ def contractions_of_products(graph):
         inner_out = "".join(c for c in out_sub if c in var_sub or c in q_sub)
         acc = emit(einsum_p, [squeeze(var), q], {"subscripts": f"{var_sub},{q_sub}->{inner_out}"},
                    tuple(sizes[c] for c in inner_out), dt)
-        acc = to_out(acc, inner_out, out_sub, sizes)
+        acc = emit.in_order(acc, inner_out, out_sub, sizes)
         for v, s in outer:
-            f = to_out(squeeze(v), s, out_sub, sizes)
+            f = emit.in_order(squeeze(v), s, out_sub, sizes)
             shape = tuple(max(x, y) for x, y in zip(acc.shape, f.shape))
             acc = emit(mul_p, [acc, f], {}, shape, dt)
         if acc.shape != out_shape:
