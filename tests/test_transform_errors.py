@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import gpuad as ad
+from concurrency import run_concurrently
 
 RTOL = 1e-10
 
@@ -349,25 +350,12 @@ def test_two_threads_different_transforms():
     x, xb = ad.tensor(X), ad.tensor(XB)
     want_a = _np(ad.jacfwd(f)(x))
     want_b = _np(ad.vmap(ad.jacrev(f))(xb))
-    errors, barrier = [], threading.Barrier(2)
-
-    def loop(fn, want):
-        try:
-            barrier.wait()
-            for _ in range(50):
-                np.testing.assert_allclose(_np(fn()), want, rtol=RTOL, atol=1e-14)
-        except BaseException as e:  # noqa: BLE001 - collected and reported by the main thread
-            errors.append(e)
-
     old = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)  # switch threads often, in the middle of transforms
     try:
-        threads = [threading.Thread(target=loop, args=(lambda: ad.jacfwd(f)(x), want_a)),
-                   threading.Thread(target=loop, args=(lambda: ad.vmap(ad.jacrev(f))(xb), want_b))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        errors = run_concurrently([(lambda: ad.jacfwd(f)(x), want_a),
+                                   (lambda: ad.vmap(ad.jacrev(f))(xb), want_b)],
+                                  50, _np, RTOL, 1e-14)
     finally:
         sys.setswitchinterval(old)
     assert not errors, errors

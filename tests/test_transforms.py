@@ -4,7 +4,6 @@ Each test function is written once per library (``_funcs(m, T)`` with ``m`` the 
 ``torch`` or ``gpuad``, and ``T`` its array constructor), composed with the same transforms
 by name, and the results compared leaf by leaf with the tree structure checked too.
 """
-import threading
 
 import numpy as np
 import pytest
@@ -12,6 +11,7 @@ import torch
 import torch.func as tf
 
 import gpuad as ad
+from concurrency import run_concurrently
 from torch_compare import _np, assert_tree_close  # noqa: F401
 
 # torch.func compiles a helper with torch.jit.script on first use, which warns in torch 2.13
@@ -1019,23 +1019,9 @@ def test_transforms_in_two_threads():
     x, xb = ad.tensor(X), ad.tensor(XB)
     want_fwd = _np(ad.jacfwd(f_fwd)(x))
     want_rev = _np(ad.vmap(ad.jacrev(f_rev))(xb))
-    errors = []
-    barrier = threading.Barrier(2)
-
-    def run(fn, want):
-        try:
-            barrier.wait()
-            for _ in range(20):
-                np.testing.assert_allclose(_np(fn()), want, rtol=RTOL, atol=ATOL)
-        except BaseException as e:  # noqa: BLE001 - reported below
-            errors.append(e)
-
-    threads = [threading.Thread(target=run, args=(lambda: ad.jacfwd(f_fwd)(x), want_fwd)),
-               threading.Thread(target=run, args=(lambda: ad.vmap(ad.jacrev(f_rev))(xb), want_rev))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_concurrently([(lambda: ad.jacfwd(f_fwd)(x), want_fwd),
+                               (lambda: ad.vmap(ad.jacrev(f_rev))(xb), want_rev)],
+                              20, _np, RTOL, ATOL)
     assert not errors, errors
 
 
