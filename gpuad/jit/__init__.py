@@ -270,7 +270,7 @@ def _build_group(g, device, consts):
         src = codegen_cpu.source(stmts, inputs, [(f"t{v.id}", v.dtype, sh) for v, sh in
                                                  zip(g.outputs, st.out_shapes)],
                                  loop, "fused", reduced)
-        st.module = codegen_cpu.load(src, "fused")
+        st.module = codegen_cpu.load(src)
         st.fn = st.module.fused
         # Threads only pay off for large groups (and stall when the cores are busy).
         st.parallel = size >= _PARALLEL_MIN

@@ -318,7 +318,7 @@ def _sum(terms, dtype):
     return " " + text
 
 
-def load(src, name):
+def load(src):
     """Compile (or load from the disk cache) the module ``src``; returns the module."""
     from gpuad.kernels.cache import load_source
     return load_source("jitcpu", src)

@@ -47,6 +47,12 @@ _REDUCE_CELL_MAX = 1024
 _REDUCE_BODY_MAX = 3000  # cell entries x equations already in the group
 
 
+def _summed_axes(e, nd):
+    """The axes a ``reduce_sum`` of a rank-``nd`` value sums over, non-negative."""
+    axes = e.params["axes"]
+    return set(range(nd)) if axes is None else {a % nd for a in axes}
+
+
 def _joins_as_reduction(e, producer):
     """A ``reduce_sum`` of a group's value over trailing axes: the cpu kernel sums the
     unrolled values (NOTE [reductions in kernels] in codegen_cpu). Without keepdims its
@@ -60,8 +66,7 @@ def _joins_as_reduction(e, producer):
     if (not isinstance(g, Group) or g.shape != v.shape or nd < 2
             or e.out.dtype != v.dtype or v.dtype.kind != "f"):
         return None
-    axes = e.params["axes"]
-    axes = range(nd) if axes is None else [a % nd for a in axes]
+    axes = _summed_axes(e, nd)
     cell = int(np.prod(v.shape[1:]))
     # the kernel unrolls the cell: keep its body within what compiles in a second or two
     if 0 in axes or cell > _REDUCE_CELL_MAX or cell * len(g.eqns) > _REDUCE_BODY_MAX:
@@ -241,8 +246,7 @@ def reductions_of(g):
     for e in g.eqns:
         if e.prim.name == "reduce_sum":
             nd = len(g.shape)
-            axes = e.params["axes"]
-            axes = set(range(nd)) if axes is None else {a % nd for a in axes}
+            axes = _summed_axes(e, nd)
             out[f"t{e.out.id}"] = tuple(1 if k in axes else n for k, n in enumerate(g.shape))
     return out
 
