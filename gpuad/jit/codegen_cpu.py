@@ -29,7 +29,7 @@ import numpy as np
 
 from . import vmath
 from .fold import Lit, fold
-from .fusion import _ARG
+from .fusion import substitute
 
 
 _NB_TYPES = {"float64": "float64", "float32": "float32", "int64": "int64", "int32": "int32",
@@ -218,7 +218,7 @@ def source(stmts, inputs, outs, loop, name, reduced=None):
                     v = local(target, k)
                     names = [a.src if isinstance(a, Lit) else a for a in args]
                     deps = tuple(a for a in args if not isinstance(a, Lit))
-                    text = _ARG.sub(lambda m: names[int(m.group(1))], expr)
+                    text = substitute(expr, names)
                     for libm, inline in vmath.SUBSTITUTIONS.items():
                         text = text.replace(libm, inline)
                     if prim in vmath.GUARDED and deps:

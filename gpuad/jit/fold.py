@@ -21,6 +21,8 @@ import math
 
 import numpy as np
 
+from .fusion import substitute
+
 
 class Lit:
     """A compile-time value of a known dtype."""
@@ -95,13 +97,8 @@ def fold(prim, expr, args, dtypes, out_dtype):
         # Python evaluates these expressions as Numba does in float64 / bool / int64;
         # a division by zero or a domain error is left to run time
         try:
-            v = eval(_subst(expr, [a.src for a in args]), {"math": math, "numba": None})
+            v = eval(substitute(expr, [a.src for a in args]), {"math": math, "numba": None})
         except (ArithmeticError, ValueError, TypeError):
             return None
         return Lit(v, out_dtype)
     return None
-
-
-def _subst(expr, names):
-    from .fusion import _ARG
-    return _ARG.sub(lambda m: names[int(m.group(1))], expr)

@@ -15,6 +15,11 @@ _FUSABLE_DTYPES = {np.dtype(t) for t in ("float32", "float64", "int32", "int64",
 _ARG = re.compile(r"\ba(\d+)\b")
 
 
+def substitute(expr, names):
+    """A kernel expression with its operands a0, a1, ... replaced by ``names``."""
+    return _ARG.sub(lambda m: names[int(m.group(1))], expr)
+
+
 class Group:
     __slots__ = ("id", "shape", "eqns", "inputs", "outputs")
 
@@ -257,5 +262,5 @@ def inline_expr(g, var, consts=None):
     exprs = {}
     for e in g.eqns:
         names = [local.get(v.id) or exprs[v.id] for v in e.inputs]
-        exprs[e.out.id] = "(" + _ARG.sub(lambda m: names[int(m.group(1))], expr_of(e)) + ")"
+        exprs[e.out.id] = "(" + substitute(expr_of(e), names) + ")"
     return exprs[var.id]
