@@ -15,6 +15,7 @@ transform sees every primitive; the numbers are the same either way.
 from __future__ import annotations
 
 import functools
+import os
 import threading
 
 import numba
@@ -28,13 +29,13 @@ from ..ops.contract import as_matmul
 from ..ops.linalg import einsum_p
 from ..pytree import tree_flatten, tree_unflatten
 from ..tensor import Tensor, TensorBase, Tracer
-from . import buffers, codegen_cpu, fusion, rewrite
+from . import buffers, codegen_cpu, fusion, rewrite, rows
 from .graph import Graph, JitTrace, JitTracer, Var, simplify
 
 
 class _Plan:
     __slots__ = ("steps", "inputs", "consts", "outputs", "device", "n_kernels", "graph", "pool",
-                 "lock")
+                 "lock", "rows", "tile", "tiles", "out_views")
 
     # NOTE [jit buffer pool]: the buffers a plan's kernels write are kept between calls
     # and reused. A fresh array of hundreds of MB costs as much in page faults as the
@@ -52,6 +53,13 @@ class _Plan:
         with self.lock:
             self.pool = pool
 
+    def tile_steps(self, n_rows):
+        """The steps at ``n_rows`` rows instead of all of them (NOTE [row tiles])."""
+        steps = self.tiles.get(n_rows)
+        if steps is None:
+            steps = self.tiles[n_rows] = [_scaled(s, self.rows, n_rows) for s in self.steps]
+        return steps
+
 
 def _leaf_key(x):
     if isinstance(x, Tensor):
@@ -67,7 +75,8 @@ def _leaf_key(x):
 
 class JitFunction:
     """A function compiled per input signature. ``trace_count`` counts traces;
-    ``cache_info()`` describes the compiled plans."""
+    ``cache_info()`` describes the compiled plans (``tile_rows``: the rows per tile when
+    the plan runs in row tiles on the cpu, NOTE [row tiles]; None when it does not)."""
 
     def __init__(self, func):
         functools.update_wrapper(self, func)
@@ -144,8 +153,8 @@ class JitFunction:
             self._cache.clear()
 
     def cache_info(self):
-        return [{"signature": k[1], "kernels": p.n_kernels, "steps": len(p.steps)}
-                for k, (p, _, _) in self._cache.items()]
+        return [{"signature": k[1], "kernels": p.n_kernels, "steps": len(p.steps),
+                 "tile_rows": p.tile} for k, (p, _, _) in self._cache.items()]
 
     def lower(self, *args, **kwargs):
         """The simplified graph for these arguments (traces if needed)."""
@@ -182,6 +191,8 @@ def _merge(outs, statics, device):
 # -- compile ------------------------------------------------------------------------
 _PARALLEL_MIN = 1 << 17  # elements; below this one thread is faster
 _FOLD_MAX = 4096  # constants up to this size are candidates for folding into kernels
+_TILE_BYTES = 64 << 20  # a tile's intermediates, all of them together
+_TILE_ROWS = (4096, 8192)  # fewer rows pay more in per-step overhead than they save
 
 
 class _GroupStep:
@@ -210,9 +221,50 @@ def _compile(graph, device):
     while True:
         try:
             plan.steps, plan.n_kernels = _lower(graph, device, unfused)
-            return plan
+            break
         except codegen_cpu.KernelTooLarge as e:
             unfused.update(e.args[1])
+    plan.rows = rows.analyze(graph) if device == "cpu" else None
+    plan.tile = _tile_rows(plan.rows, plan.steps)
+    plan.tiles = {}
+    if plan.tile is not None:
+        plan.out_views = [rows.output_view(graph, o, plan.rows) for o in plan.outputs]
+    return plan
+
+
+def _tile_rows(r, steps):
+    """Rows per tile: a power of two whose intermediates fit in about
+    ``GPUAD_JIT_TILE_BYTES`` (default 1 MiB, half a core's L2 here), or None when the
+    plan is not row-separable (NOTE [row tiles])."""
+    if r is None or r.row_bytes == 0:
+        return None
+    for s in steps:  # every kernel's outputs must carry the rows, at loop axis 0
+        if s[0] == "group":
+            st = s[1]
+            if any(v not in r.ids for v, _ in st.outputs) or st.loop[0] % r.n:
+                return None
+    fits = max(1, _TILE_BYTES // r.row_bytes)
+    return min(max(1 << (fits.bit_length() - 1), _TILE_ROWS[0]), _TILE_ROWS[1])
+
+
+def _scaled(step, r, n_rows):
+    """``step`` at ``n_rows`` rows: shapes of row-carrying values have their axis 0
+    scaled; kernels and library calls are the same ones."""
+    if step[0] == "eqn":
+        _, prim, ins, params, out = step
+        if out in r.ids and "shape" in params:
+            params = dict(params, shape=rows.scale(params["shape"], r.n, n_rows))
+        return ("eqn", prim, ins, params, out)
+    st, new = step[1], _GroupStep()
+    for k in _GroupStep.__slots__:
+        setattr(new, k, getattr(st, k))
+    new.loop = rows.scale(st.loop, r.n, n_rows)
+    new.in_shapes = [rows.scale(sh, r.n, n_rows) if v in r.ids else sh
+                     for v, sh in zip(st.inputs, st.in_shapes)]
+    new.out_shapes = [rows.scale(sh, r.n, n_rows) for sh in st.out_shapes]
+    new.var_shapes = [rows.scale(sh, r.n, n_rows) for sh in st.var_shapes]
+    new.parallel = False  # tiles are small; the tiles themselves are the parallel unit
+    return ("group", new)
 
 
 def _lower(graph, device, unfused):
@@ -284,13 +336,91 @@ def _build_group(g, device, consts):
 
 # -- run ----------------------------------------------------------------------------
 def _run(plan, arrays):
-    be = get_backend(plan.device)
-    env = dict(plan.consts)
-    env.update(zip(plan.inputs, arrays))
-    record = launches.record
     pool = plan.take_pool() if plan.device == "cpu" else None
-    used = {}
-    for n, step in enumerate(plan.steps):
+    tile = plan.tile
+    if tile is not None and plan.rows.n >= 2 * tile:
+        result = _run_tiled(plan, arrays, pool, tile)
+    else:
+        env = dict(plan.consts)
+        env.update(zip(plan.inputs, arrays))
+        _run_steps(plan.steps, env, pool, None, True, plan.device)
+        result = [env[o] for o in plan.outputs]
+    if pool is not None:
+        plan.give_pool(pool)
+    return result
+
+
+def _run_tiled(plan, arrays, pool, tile):
+    """The plan over tiles of ``tile`` rows (NOTE [row tiles]): each tile's
+    intermediates reuse the same buffers, so they stay in cache, and the kernels that
+    make a result write its rows in place. With several Numba threads, each thread
+    takes a contiguous run of tiles with buffers of its own."""
+    roots = {}  # var id -> the full-size buffer its tiles are written into
+    results = []
+    for k, (root, chain) in enumerate(plan.out_views):
+        if root is None:
+            results.append(plan.consts[plan.outputs[k]])
+            continue
+        buf = roots.get(root.id)
+        if buf is None:
+            buf = roots[root.id] = _pooled(pool, ("out", k), root.shape, root.dtype, k + 1)
+        for prim, params in chain:  # the result's own view of that buffer, full size
+            buf = prim.impl(get_backend(plan.device), buf, **params)
+        results.append(buf)
+    starts = list(range(0, plan.rows.n, tile))
+    threads = min(numba.get_num_threads(), len(starts))
+    if threads > 1:
+        per = -(-len(starts) // threads)
+        runs = [starts[i:i + per] for i in range(0, len(starts), per)]
+        pools = [pool.setdefault(("thread", t), {}) for t in range(len(runs))]
+        futures = [_thread_pool(threads).submit(_tiles, plan, arrays, runs[t], tile,
+                                                pools[t], roots, False)
+                   for t in range(1, len(runs))]
+        _tiles(plan, arrays, runs[0], tile, pools[0], roots, True)
+        for f in futures:
+            f.result()
+    else:
+        _tiles(plan, arrays, starts, tile, pool, roots, True)
+    return results
+
+
+def _tiles(plan, arrays, starts, tile, pool, roots, record):
+    n, ids = plan.rows.n, plan.rows.ids
+    row_inputs = [i in ids for i in plan.inputs]
+    for lo in starts:
+        hi = min(n, lo + tile)
+        env = dict(plan.consts)
+        env.update((i, a[lo:hi] if r else a) for i, a, r in zip(plan.inputs, arrays, row_inputs))
+        dest = {o: buf[lo:hi] for o, buf in roots.items()}
+        written = _run_steps(plan.tile_steps(hi - lo), env, pool, hi - lo,
+                             record and lo == starts[0], plan.device, dest)
+        for o, d in dest.items():
+            if o not in written:
+                d[...] = env[o]
+        del env, dest  # drops this tile's references: the next tile reuses its buffers
+
+
+def _pooled(pool, key, shape, dtype, slot):
+    """A buffer of ``shape`` from ``pool[key]`` that nothing outside the pool still
+    references (NOTE [jit buffer pool]), or a new one; kept with one spare: a caller
+    that holds the previous result while computing the next alternates between two."""
+    spare = [b for b in pool.get(key, ()) if b.shape == shape and b.dtype == dtype]
+    buf = next((b for b in spare if buffers.unreferenced(b)), None)
+    if buf is None:  # NOTE [aligned kernel buffers]
+        buf = buffers.aligned_empty(shape, dtype, slot)
+    pool[key] = [buf] + [b for b in spare if b is not buf][:1]
+    return buf
+
+
+def _run_steps(steps, env, pool, tag, record_launches, device, dest=None):
+    """Runs ``steps`` on the values in ``env``. ``pool``: reusable output buffers (cpu),
+    under keys that start with ``tag`` (the tile size, or None untiled). ``dest``: var
+    id -> the array a kernel or matrix product making that var writes into. Returns the
+    ids of the vars written to ``dest``."""
+    be = get_backend(device)
+    written = set()
+    record = launches.record if record_launches else _no_record
+    for n, step in enumerate(steps):
         if step[0] == "eqn":
             _, prim, ins, params, out = step
             args = [env[i] for i in ins]
@@ -298,8 +428,13 @@ def _run(plan, arrays):
             if prim is einsum_p and pool is not None and len(args) == 2 and \
                     all(isinstance(a, np.ndarray) and a.dtype.kind == "f" for a in args):
                 # a matrix product written into a reused buffer (NOTE [jit buffer pool])
-                res = _matmul_into(pool, used, n, params["subscripts"], *args)
-            env[out] = res if res is not None else prim.impl(be, *args, **params)
+                into = dest.get(out) if dest else None
+                res = _matmul_into(pool, (tag, n), params["subscripts"], *args, into=into)
+                if res is not None and res is into:
+                    written.add(out)
+            if res is None:
+                res = prim.impl(be, *args, **params)
+            env[out] = res
             if prim.kernel:
                 record(prim.name)
         else:
@@ -310,16 +445,13 @@ def _run(plan, arrays):
                 # indexes broadcast axes at 0), C-contiguous: a view when it already is
                 views = [np.ascontiguousarray(a).reshape(p) for a, p in zip(ins, st.in_shapes)]
                 outs = []
-                for j, (_, dt) in enumerate(st.outputs):
-                    spare = pool.get((n, j), ())
-                    # a result the caller still holds is skipped (NOTE [jit buffer pool])
-                    buf = next((b for b in spare if buffers.unreferenced(b)), None)
-                    if buf is None:  # NOTE [aligned kernel buffers]
-                        buf = buffers.aligned_empty(st.out_shapes[j], dt, j + 1)
-                    outs.append(buf)
-                    # this call's buffer first, and one more: a caller that keeps the
-                    # previous result while computing the next alternates between two
-                    used[(n, j)] = [buf] + [b for b in spare if b is not buf][:1]
+                for j, (vid, dt) in enumerate(st.outputs):
+                    into = dest.get(vid) if dest else None
+                    if into is not None and into.dtype == dt:
+                        outs.append(into.reshape(st.out_shapes[j]))  # a view: rows of a result
+                        written.add(vid)
+                    else:
+                        outs.append(_pooled(pool, (tag, n, j), st.out_shapes[j], dt, j + 1))
                 threads = numba.get_num_threads() if st.parallel else 1
                 if threads > 1:
                     beyond = _run_rows(st.fn, st.loop[0], threads, views + outs)
@@ -334,43 +466,52 @@ def _run(plan, arrays):
                 for (vid, dt), expr in zip(st.outputs, st.exprs):
                     env[vid] = be.elementwise("fused", expr, ins, dt)
                     record("fused:" + st.name)
-    result = [env[o] for o in plan.outputs]
-    if used:
-        plan.give_pool(used)
-    return result
+    return written
+
+
+def _no_record(name):
+    pass
 
 
 _threads = None
 _threads_lock = threading.Lock()
 
 
-def _run_rows(fn, n, threads, arrays):
-    """``fn`` over rows 0..n in ``threads`` ranges on a shared thread pool: the kernels
-    release the GIL, so the ranges run in parallel. Numba's thread count
-    (``NUMBA_NUM_THREADS``, ``numba.set_num_threads``) is the knob."""
+def _thread_pool(threads):
     global _threads
     with _threads_lock:
         if _threads is None or _threads._max_workers < threads:
             from concurrent.futures import ThreadPoolExecutor
             _threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gpuad-jit")
-        pool = _threads
+        return _threads
+
+
+def _run_rows(fn, n, threads, arrays):
+    """``fn`` over rows 0..n in ``threads`` ranges on a shared thread pool: the kernels
+    release the GIL, so the ranges run in parallel. Numba's thread count
+    (``NUMBA_NUM_THREADS``, ``numba.set_num_threads``) is the knob."""
+    pool = _thread_pool(threads)
     step = -(-n // threads)
     futures = [pool.submit(fn, lo, min(n, lo + step), *arrays) for lo in range(step, n, step)]
     beyond = fn(0, min(n, step), *arrays)  # the calling thread takes the first range
     return beyond + sum(f.result() for f in futures)
 
 
-def _matmul_into(pool, used, n, subscripts, a, b):
+def _matmul_into(pool, key, subscripts, a, b, into=None):
     shape = tuple(dict(zip("".join(subscripts.split("->")[0].split(",")),
                            a.shape + b.shape))[c] for c in subscripts.split("->")[1])
     dt = np.result_type(a, b)
-    spare = [x for x in pool.get((n, 0), ()) if x.shape == shape and x.dtype == dt]
+    if into is not None and into.dtype == dt:
+        res = as_matmul(np, subscripts, a, b, into=into.reshape(shape))
+        if res is not None:
+            return into
+    spare = [x for x in pool.get(key, ()) if x.shape == shape and x.dtype == dt]
     buf = next((x for x in spare if buffers.unreferenced(x)), None)
     if buf is None:
         buf = buffers.aligned_empty(shape, dt, 1)
     res = as_matmul(np, subscripts, a, b, into=buf)
     if res is not None:
-        used[(n, 0)] = [buf] + [x for x in spare if x is not buf][:1]
+        pool[key] = [buf] + [x for x in spare if x is not buf][:1]
     return res
 
 

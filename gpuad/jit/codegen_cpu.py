@@ -268,7 +268,11 @@ def source(stmts, inputs, outs, loop, name, reduced=None):
 
     n_in = len(inputs)
     params = [f"p{i}" for i in range(n_in)] + [f"q{j}" for j in range(len(outs))]
-    sig = ["numba.intp", "numba.intp"] + [_arr_type(dt, nd, True) for _, dt, _ in inputs] + \
+    # NOTE [unsigned row range]: ``lo`` and ``hi`` are unsigned. A signed loop index
+    # that may be negative keeps Numba's negative-index wraparound in every access, and
+    # the loop then ran 3-4x slower than NumPy even in L1 (1.5 ns against 0.5 ns per
+    # multiply); with an index that cannot be negative LLVM vectorizes it cleanly.
+    sig = ["numba.uintp", "numba.uintp"] + [_arr_type(dt, nd, True) for _, dt, _ in inputs] + \
           [_arr_type(dt, nd) for _, dt, _ in outs]
     ind = "    "
 

@@ -1,0 +1,187 @@
+"""Row-separable plans: which values carry the batch rows, and the plan over a tile.
+
+NOTE [row tiles]: a batched Jacobian is one small per-cell program run over a leading
+axis of N cells. Run plainly, every step streams its (N, ...) intermediate through
+main memory: at N = 100,000 a (N, 32) float64 value is 25 MB, far beyond the caches,
+so a fused tanh kernel between two matrix products waited on memory, not on
+arithmetic. When every step keeps the rows apart (no step mixes rows: no sum, scan,
+gather or contraction over the row axis), the whole plan can run on tiles of T rows
+instead, one tile after another: the intermediates of a tile stay in the core's L2
+cache and the same small buffers serve every tile. Only the inputs and the results
+cross main memory. This is what a GPU grid does with blocks of rows; the kernels are
+the same ones (their batch extent is a run-time argument), only the sizes change.
+
+``analyze(graph)`` proves separability from the graph, one rule per primitive, and
+says which vars carry rows ("R": axis 0 is the row axis, of size N). Everything else
+must not depend on the rows at all ("C": constants, and values computed only from
+them, which broadcast over the rows). A primitive without a rule here, or a rule that
+does not hold, makes the plan run untiled: the analysis is conservative, never wrong.
+"""
+from __future__ import annotations
+
+_POINTWISE_LIKE = {"astype", "conj", "stop_gradient"}
+_REDUCTIONS = {"reduce_sum", "reduce_max", "reduce_min", "reduce_prod"}
+
+
+class Rows:
+    """The result of ``analyze``: ``n`` rows; ``ids`` the var ids that carry them."""
+
+    __slots__ = ("n", "ids", "row_bytes")
+
+    def __init__(self, n, ids, row_bytes):
+        self.n = n
+        self.ids = ids
+        self.row_bytes = row_bytes  # bytes per row of every row-carrying var, summed
+
+
+def analyze(graph):
+    """``Rows`` when the graph runs row by row over its inputs' leading axis, else None."""
+    # the rows are the longest leading axis among the inputs; inputs with another
+    # leading size (weights passed as arguments) are row-free. A wrong guess is safe:
+    # the rules below then find an equation that mixes rows, and nothing is tiled.
+    n = max((v.shape[0] for v in graph.inputs if len(v.shape) >= 1), default=0)
+    if n < 2:
+        return None
+    rows = {v.id for v in graph.inputs if v.shape and v.shape[0] == n}
+    for e in graph.eqns:
+        verdict = _rule(e, rows, n)
+        if verdict is None:
+            return None
+        if verdict:
+            rows.add(e.out.id)
+    for o in graph.outputs:
+        # a result with no rows would be a constant of the plan (see _compile), but one
+        # computed from the rows' absence is still fine only if it has none of them
+        if hasattr(o, "id") and o.id not in rows:
+            return None
+    row_bytes = 0
+    for e in graph.eqns:
+        if e.out.id in rows:
+            row_bytes += _nbytes(e.out) // n
+    return Rows(n, frozenset(rows), row_bytes)
+
+
+def _nbytes(v):
+    size = v.dtype.itemsize
+    for s in v.shape:
+        size *= s
+    return size
+
+
+def _leads(v, n):
+    return len(v.shape) >= 1 and v.shape[0] == n
+
+
+def _rule(e, rows, n):
+    """True: the output carries rows; False: it has none (all inputs are row-free);
+    None: the equation mixes rows, or is not known to keep them apart."""
+    ins = e.inputs
+    r = [v.id in rows for v in ins]
+    if not any(r):
+        return False
+    out = e.out
+    if not _leads(out, n):
+        return None
+    name = e.prim.name
+    p = e.params
+    if e.prim.expr is not None or name in _POINTWISE_LIKE or name == "broadcast_to":
+        # elementwise with broadcasting: row inputs align with the output's axis 0, and a
+        # row-free input of the same rank must broadcast over it (size 1 there)
+        for v, is_row in zip(ins, r):
+            if len(v.shape) == len(out.shape):
+                if is_row != (v.shape[0] == n) or (not is_row and v.shape[0] != 1):
+                    return None
+            elif is_row:
+                return None
+        return True
+    if name == "reshape":
+        return _leads(ins[0], n)
+    if name == "transpose":
+        return p["perm"][0] == 0
+    if name in _REDUCTIONS:
+        nd = len(ins[0].shape)
+        return all(a % nd != 0 for a in p["axes"]) or None
+    if name == "cumsum":
+        return p["axis"] % len(ins[0].shape) != 0 or None
+    if name == "flip":
+        return all(a % len(ins[0].shape) != 0 for a in p["axes"]) or None
+    if name == "concat":
+        return (all(r) and p["axis"] % len(out.shape) != 0) or None
+    if name in ("gather", "scatter_add"):
+        return _index_rule(e, r, n)
+    if name == "einsum":
+        return _einsum_rule(p["subscripts"], ins, r)
+    if name in ("det", "inv"):
+        return len(ins[0].shape) >= 3 or None
+    if name == "solve":
+        a, b = ins
+        return (all(r) and len(a.shape) >= 3 and len(b.shape) == len(a.shape)) or None
+    return None
+
+
+def _index_rule(e, r, n):
+    # the row axis must be indexed by a full slice, every index array be row-free, and
+    # advanced indices (if any) must stay in place, not move to the front
+    if not r[0] or any(r[1:]):
+        return None
+    spec = e.params["spec"]
+    if not spec or spec[0] != slice(None):
+        return None
+    from ..ops.indexing import _advanced_positions
+    pos = _advanced_positions(spec)
+    if pos and pos[-1] - pos[0] + 1 != len(pos):
+        return None
+    if any(s is Ellipsis for s in spec[1:]) and pos:
+        return None
+    if e.prim.name == "scatter_add" and e.params["shape"][0] != n:
+        return None
+    return True
+
+
+def _einsum_rule(subscripts, ins, r):
+    if "..." in subscripts or "->" not in subscripts:
+        return None
+    lhs, out = subscripts.split("->")
+    terms = lhs.split(",")
+    if len(terms) != len(ins):
+        return None
+    letters = {t[0] for t, is_row in zip(terms, r) if is_row and t}
+    if len(letters) != 1:
+        return None
+    (row,) = letters
+    if not out or out[0] != row:
+        return None
+    for t, is_row in zip(terms, r):
+        if is_row and (not t or t[0] != row or row in t[1:]):
+            return None
+        if not is_row and row in t:
+            return None
+    return True
+
+
+def scale(shape, n, rows):
+    """``shape`` of a row-carrying value at ``rows`` rows instead of ``n``: its axis 0
+    (which may be the row axis merged with trailing axes) scaled."""
+    return (shape[0] // n * rows,) + tuple(shape[1:])
+
+
+def output_view(graph, vid, r):
+    """How a tiled plan assembles result ``vid``: ``(root, chain)``, where the tiles
+    write the rows of the var ``root`` into a full-size buffer and ``chain``
+    (primitive, params) pairs are the views (transposes, reshapes) that turn that
+    buffer into the result, so a result that is a transposed view is not copied twice.
+    ``(None, None)`` for a result without rows (a constant)."""
+    if vid not in r.ids:
+        return None, None
+    made = {e.out.id: e for e in graph.eqns}
+    root = next((v for v in graph.inputs if v.id == vid), None)
+    chain = []
+    e = made.get(vid)
+    while e is not None:
+        root = e.out
+        if e.prim.name not in ("transpose", "reshape") or e.inputs[0].id not in r.ids:
+            break
+        chain.append((e.prim, e.params))
+        root = e.inputs[0]
+        e = made.get(root.id)
+    return root, chain[::-1]
