@@ -1,7 +1,9 @@
 """Kernel launch counting (``ad.count_launches``).
 
 A launch is one device kernel (or, on cpu, one compiled-kernel call or one NumPy /
-library call) run by a gpuad op. Compiling and tracing are not launches.
+library call) run by a gpuad op. Compiling and tracing are not launches. A jitted
+plan that runs in row tiles on the cpu (NOTE [row tiles] in ``gpuad/jit/rows.py``)
+counts each of its kernels once per call, as one GPU launch covers all its blocks.
 """
 from __future__ import annotations
 
