@@ -288,3 +288,15 @@ def test_a_sum_of_products_is_contracted_term_by_term(rng):
     jg(ad.tensor(y))
     np.testing.assert_allclose(jg(ad.tensor(y)).numpy(), kinetics.analytic_jacobian(net, y),
                                rtol=1e-12, atol=1e-14)
+
+
+def test_component_reads_are_read_in_place(F):
+    # NOTE [strided views]: F[:, i, j] views go to the kernel as they are, not copied
+    g = ad.vmap(ad.jacrev(energy))
+    jg = ad.jit(g)
+    jg(F)
+    plan = jg._cache[next(iter(jg._cache))][0]
+    groups = [s[1] for s in plan.steps if s[0] == "group"]
+    assert sum(sum(st.strided) for st in groups) >= 9
+    assert "'A'" in open(groups[0].module.__file__).read()
+    np.testing.assert_allclose(jg(F).numpy(), g(F).numpy(), rtol=1e-12, atol=1e-13)

@@ -192,12 +192,12 @@ def _merge(outs, statics, device):
 _PARALLEL_MIN = 1 << 17  # elements; below this one thread is faster
 _FOLD_MAX = 4096  # constants up to this size are candidates for folding into kernels
 _TILE_BYTES = 64 << 20  # a tile's intermediates, all of them together
-_TILE_ROWS = (4096, 8192)  # fewer rows pay more in per-step overhead than they save
+_TILE_ROWS = (4096, 16384)  # fewer rows pay more in per-step overhead than they save
 
 
 class _GroupStep:
     __slots__ = ("fn", "inputs", "outputs", "shape", "exprs", "name", "loop", "in_shapes",
-                 "module", "parallel", "out_shapes", "var_shapes")
+                 "module", "parallel", "out_shapes", "var_shapes", "strided")
 
 
 def _compile(graph, device):
@@ -233,9 +233,9 @@ def _compile(graph, device):
 
 
 def _tile_rows(r, steps):
-    """Rows per tile: a power of two whose intermediates fit in about
-    ``GPUAD_JIT_TILE_BYTES`` (default 1 MiB, half a core's L2 here), or None when the
-    plan is not row-separable (NOTE [row tiles])."""
+    """Rows per tile: the power of two whose intermediates, all together, come
+    closest under ``_TILE_BYTES``, within ``_TILE_ROWS``; None when the plan is not
+    row-separable (NOTE [row tiles])."""
     if r is None or r.row_bytes == 0:
         return None
     for s in steps:  # every kernel's outputs must carry the rows, at loop axis 0
@@ -270,6 +270,7 @@ def _scaled(step, r, n_rows):
 def _lower(graph, device, unfused):
     steps = []
     n_kernels = 0
+    views = _component_views(graph)
     for s in fusion.partition(graph, reductions=device == "cpu", exclude=unfused):
         if isinstance(s, fusion.Group):
             size = int(np.prod(s.shape)) if s.shape else 1
@@ -280,7 +281,7 @@ def _lower(graph, device, unfused):
                 n_kernels += 1
                 continue
             try:
-                steps.append(("group", _build_group(s, device, graph.consts)))
+                steps.append(("group", _build_group(s, device, graph.consts, views)))
             except codegen_cpu.KernelTooLarge as e:
                 raise codegen_cpu.KernelTooLarge(
                     e.args[0], {x.out.id for x in s.eqns if x.prim.name == "reduce_sum"}) from None
@@ -291,7 +292,27 @@ def _lower(graph, device, unfused):
     return steps, n_kernels
 
 
-def _build_group(g, device, consts):
+def _component_views(graph):
+    """Ids of the vars that are strided views of a larger array: static component
+    reads (``F[:, 0, 1]``: basic indexing, which NumPy does as a view) and reshapes of
+    them that only add or drop size-1 axes.
+
+    NOTE [strided views]: a kernel reads such an input in place, typed as any-layout
+    array, instead of getting a contiguous copy of it. The nine component reads of a
+    3x3 deformation gradient otherwise cost nine strided copies per call, about a
+    fifth of the neo-Hookean Jacobian's time."""
+    views = set()
+    for e in graph.eqns:
+        name = e.prim.name
+        if name == "gather" and len(e.inputs) == 1:  # no index arrays: basic indexing
+            views.add(e.out.id)
+        elif name == "reshape" and e.inputs[0].id in views and \
+                [n for n in e.inputs[0].shape if n != 1] == [n for n in e.out.shape if n != 1]:
+            views.add(e.out.id)
+    return views
+
+
+def _build_group(g, device, consts, views=frozenset()):
     st = _GroupStep()
     _, arrays = fusion.literal_inputs(g, consts)
     st.inputs = [v.id for v in arrays]
@@ -319,9 +340,12 @@ def _build_group(g, device, consts):
             c = consts.get(v.id)
             small = c is not None and c.size <= _FOLD_MAX and isinstance(c, np.ndarray)
             inputs.append((s, v.dtype, np.ascontiguousarray(c).reshape(s) if small else None))
+        strided = [v.id in views for v in arrays]
         src = codegen_cpu.source(stmts, inputs, [(f"t{v.id}", v.dtype, sh) for v, sh in
                                                  zip(g.outputs, st.out_shapes)],
-                                 loop, "fused", reduced)
+                                 loop, "fused", reduced,
+                                 {i for i, flag in enumerate(strided) if flag})
+        st.strided = strided
         st.module = codegen_cpu.load(src)
         st.fn = st.module.fused
         # Threads only pay off for large groups (and stall when the cores are busy).
@@ -329,6 +353,7 @@ def _build_group(g, device, consts):
         st.exprs = None
     else:
         st.fn = None
+        st.strided = None
         st.exprs = [fusion.inline_expr(g, v, consts) for v in g.outputs]
     st.name = "+".join(e.prim.name for e in g.eqns)
     return st
@@ -443,7 +468,8 @@ def _run_steps(steps, env, pool, tag, record_launches, device, dest=None):
             if st.fn is not None:
                 # each input at its own size in the collapsed loop shape (the kernel
                 # indexes broadcast axes at 0), C-contiguous: a view when it already is
-                views = [np.ascontiguousarray(a).reshape(p) for a, p in zip(ins, st.in_shapes)]
+                views = [a.reshape(p) if strided else np.ascontiguousarray(a).reshape(p)
+                         for a, p, strided in zip(ins, st.in_shapes, st.strided)]
                 outs = []
                 for j, (vid, dt) in enumerate(st.outputs):
                     into = dest.get(vid) if dest else None

@@ -36,11 +36,13 @@ _NB_TYPES = {"float64": "float64", "float32": "float32", "int64": "int64", "int3
              "bool": "boolean", "int8": "int8", "uint8": "uint8", "int16": "int16"}
 
 
-def _arr_type(dtype, ndim, readonly=False):
+def _arr_type(dtype, ndim, readonly=False, strided=False):
     # C-contiguous arrays: unit-stride inner loops. Inputs are typed read-only so
-    # read-only (e.g. broadcast-source) arrays are accepted too.
+    # read-only (e.g. broadcast-source) arrays are accepted too. A strided input is
+    # a component view such as F[:, 0, 1], read in place (NOTE [strided views]).
     t = _NB_TYPES[np.dtype(dtype).name]
-    return f"numba.types.Array(numba.{t}, {ndim}, 'C', readonly={readonly})"
+    layout = "A" if strided else "C"
+    return f"numba.types.Array(numba.{t}, {ndim}, '{layout}', readonly={readonly})"
 
 
 def _prod(xs):
@@ -129,7 +131,7 @@ def _unroll_start(loop, inputs, stmts, axes, reduced):
     return nd
 
 
-def source(stmts, inputs, outs, loop, name, reduced=None):
+def source(stmts, inputs, outs, loop, name, reduced=None, strided=()):
     """Module text for one group.
 
     ``stmts``: ``(target, prim name, expression, operands, dtype)`` in dependency order;
@@ -137,6 +139,7 @@ def source(stmts, inputs, outs, loop, name, reduced=None):
     ``inputs``: ``(shape in the loop, dtype, values or None)``, values given for small
     constants, which are folded into unrolled code. ``outs``: ``(target, dtype, shape
     in the loop)``. ``reduced``: {target of a sum: the loop axes it sums over}.
+    ``strided``: indices of inputs passed as strided views (any layout).
     Defines ``name(lo, hi, p0.., q0..)`` (rows lo..hi of the first loop axis, without
     the GIL, so threads can run disjoint row ranges) and, when the body uses sin or
     cos, ``name_libm`` (NOTE [guarded sin and cos]); each returns the count of sin /
@@ -272,7 +275,8 @@ def source(stmts, inputs, outs, loop, name, reduced=None):
     # that may be negative keeps Numba's negative-index wraparound in every access, and
     # the loop then ran 3-4x slower than NumPy even in L1 (1.5 ns against 0.5 ns per
     # multiply); with an index that cannot be negative LLVM vectorizes it cleanly.
-    sig = ["numba.uintp", "numba.uintp"] + [_arr_type(dt, nd, True) for _, dt, _ in inputs] + \
+    sig = ["numba.uintp", "numba.uintp"] + [_arr_type(dt, nd, True, i in strided)
+                                            for i, (_, dt, _) in enumerate(inputs)] + \
           [_arr_type(dt, nd) for _, dt, _ in outs]
     ind = "    "
 

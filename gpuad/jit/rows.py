@@ -2,14 +2,17 @@
 
 NOTE [row tiles]: a batched Jacobian is one small per-cell program run over a leading
 axis of N cells. Run plainly, every step streams its (N, ...) intermediate through
-main memory: at N = 100,000 a (N, 32) float64 value is 25 MB, far beyond the caches,
-so a fused tanh kernel between two matrix products waited on memory, not on
-arithmetic. When every step keeps the rows apart (no step mixes rows: no sum, scan,
-gather or contraction over the row axis), the whole plan can run on tiles of T rows
-instead, one tile after another: the intermediates of a tile stay in the core's L2
-cache and the same small buffers serve every tile. Only the inputs and the results
-cross main memory. This is what a GPU grid does with blocks of rows; the kernels are
-the same ones (their batch extent is a run-time argument), only the sizes change.
+main memory: at N = 100,000 a (N, 32) float64 value is 25 MB, and a hessian's plan
+holds a gigabyte of them. When every step keeps the rows apart (no step mixes rows:
+no sum, scan, gather or contraction over the row axis), the whole plan can run on
+tiles of T rows instead, one tile after another: a tile's intermediates stay in the
+caches, the same buffers serve every tile, and only the inputs and the results cross
+main memory. This is what a GPU grid does with blocks of rows; the kernels are the
+same ones (their batch extent is a run-time argument), only the sizes change.
+Measured here (`bench/`, 2-core Xeon), tiles of 4k-16k rows were fastest: smaller
+ones fit in L2 but pay more in per-step Python overhead than they save, and larger
+ones spill the last-level cache. The tanh MLP's Hessian went from 100 to 70-78 ms at
+B = 100,000, and kinetics' Jacobians from about 270 to 155 ms.
 
 ``analyze(graph)`` proves separability from the graph, one rule per primitive, and
 says which vars carry rows ("R": axis 0 is the row axis, of size N). Everything else
