@@ -176,12 +176,12 @@ def test_identity_rewrite_relabels_every_layout(sub, rng):
 
 
 def test_all_constant_equations_are_evaluated_once(rng):
-    A = ad.tensor(rng.normal(size=(3, 3)))
-    f = ad.jit(lambda x: x @ (A @ A.T + ad.eye(3)))
-    x = ad.tensor(rng.normal(size=(4, 3)))
+    A = ad.tensor(rng.normal(size=(6, 6)))   # wider than a thin contraction
+    f = ad.jit(lambda x: x @ (A @ A.T + ad.eye(6)))
+    x = ad.tensor(rng.normal(size=(4, 6)))
     graph = f.lower(x)
     assert [e.prim.name for e in graph.eqns] == ["einsum"]
-    np.testing.assert_allclose(f(x).numpy(), x.numpy() @ (A.numpy() @ A.numpy().T + np.eye(3)),
+    np.testing.assert_allclose(f(x).numpy(), x.numpy() @ (A.numpy() @ A.numpy().T + np.eye(6)),
                                rtol=1e-14)
 
 
@@ -300,3 +300,31 @@ def test_component_reads_are_read_in_place(F):
     assert sum(sum(st.strided) for st in groups) >= 9
     assert "'A'" in open(groups[0].module.__file__).read()
     np.testing.assert_allclose(jg(F).numpy(), g(F).numpy(), rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("sub,xs,ws", [
+    ("ik,ak->ai", (7, 2), (5, 2)),        # a first layer W1 @ x on 2-D points
+    ("ak,ki->ai", (7, 3), (3, 4)),
+    ("abk,kc->acb", (7, 2, 4), (4, 3)),   # output in another order
+    ("ak,k->a", (7, 1), (1,)),            # one summed position: a single product
+])
+def test_thin_constant_contractions_become_fused_products(sub, xs, ws, rng):
+    W = ad.tensor(rng.normal(size=ws))
+    if sub.startswith("ik"):
+        f = lambda x: ad.tanh(ad.einsum(sub, W, x))
+    else:
+        f = lambda x: ad.tanh(ad.einsum(sub, x, W))
+    x = ad.tensor(rng.normal(size=xs))
+    jf = ad.jit(f)
+    assert "einsum" not in {e.prim.name for e in jf.lower(x).eqns}
+    jf(x)
+    np.testing.assert_allclose(jf(x).numpy(), f(x).numpy(), rtol=1e-13, atol=1e-15)
+
+
+def test_wide_or_batched_contractions_stay_matrix_products(rng):
+    W = ad.tensor(rng.normal(size=(5, 8)))
+    wide = ad.jit(lambda x: x @ W)                       # sums over 5 positions
+    x = ad.tensor(rng.normal(size=(7, 5)))
+    assert "einsum" in {e.prim.name for e in wide.lower(x).eqns}
+    both = ad.jit(lambda x, y: ad.einsum("ak,ak->a", x, y))  # no constant operand
+    assert "einsum" in {e.prim.name for e in both.lower(x, x).eqns}

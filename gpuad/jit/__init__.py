@@ -170,7 +170,8 @@ def _optimize(graph, device):
     graph = rewrite.fold_constants(simplify(graph), device)
     graph = rewrite.fold_constants(rewrite.contractions_through_identity(graph), device)
     graph = rewrite.fold_constants(rewrite.contractions_of_products(graph), device)
-    return simplify(rewrite.scatters_to_selects(simplify(graph)))
+    graph = rewrite.thin_contractions(rewrite.scatters_to_selects(simplify(graph)))
+    return simplify(graph)
 
 
 def _as_tensor(x):
@@ -192,7 +193,7 @@ def _merge(outs, statics, device):
 _PARALLEL_MIN = 1 << 17  # elements; below this one thread is faster
 _FOLD_MAX = 4096  # constants up to this size are candidates for folding into kernels
 _TILE_BYTES = 64 << 20  # a tile's intermediates, all of them together
-_TILE_ROWS = (4096, 16384)  # fewer rows pay more in per-step overhead than they save
+_TILE_ROWS = (256, 4096)  # more rows spill L2 between steps; fewer pay more per-step overhead
 
 
 class _GroupStep:

@@ -11,6 +11,8 @@ value it defines:
   matrix).
 * ``scatters_to_selects``: ``scatter_add`` with a static index becomes a fusable
   ``where``.
+* ``thin_contractions``: an ``einsum`` with a constant operand that sums over at most
+  four positions becomes that many broadcast products, which fuse.
 
 ``scatter_add`` with a static index (ints, full slices, ``None``) is the VJP of
 component indexing such as ``F[0, 1]``: hand-written determinants, invariants and
@@ -358,3 +360,86 @@ def _product_plan(X, xsub, W, wsub, out_sub, out_shape, producer, consts):
     if qsize > _CONST_FOLD_MAX:
         return None
     return inner[0], const, (W, wsub), outer, out_sub, sizes
+
+
+_THIN_K = 4  # summed positions up to which a constant contraction is cheaper unrolled
+
+
+def thin_contractions(graph):
+    """An ``einsum`` of a value X and a constant W summing one index k of at most
+    ``_THIN_K`` positions is written out as ``sum_k X[.., k, ..] * W[.., k, ..]``:
+    component reads of X (strided views, NOTE [strided views] in ``gpuad.jit``) times
+    constant slices of W in the output's layout, added. A network's first layer on a
+    2-D input (``W1 @ x``, K = 2) then fuses with its bias and activation instead of
+    being a matrix product of inner size 2, which BLAS runs at a fraction of its speed
+    and which writes and rereads the whole layer."""
+    from ..ops.indexing import gather_p
+    from ..ops.linalg import einsum_p
+    from ..ops.pointwise import add_p, mul_p
+    eqns = []
+    emit = _Emitter(graph, eqns)
+    for e in graph.eqns:
+        plan = _thin_plan(e, graph.consts) if e.prim is einsum_p else None
+        if plan is None:
+            eqns.append(e)
+            continue
+        X, xsub, Wc, wsub, out_sub, k = plan
+        sizes = dict(zip(xsub, X.shape))
+        sizes.update(zip(out_sub, e.out.shape))
+        xa, wa = xsub.index(k), wsub.index(k)
+        rest_x = xsub.replace(k, "")
+        terms = []
+        for pos in range(sizes[k]):
+            spec = tuple(pos if a == xa else slice(None) for a in range(len(xsub)))
+            shape = tuple(n for a, n in enumerate(X.shape) if a != xa)
+            xk = emit.in_order(emit(gather_p, [X], {"spec": spec}, shape, X.dtype),
+                              rest_x, out_sub, sizes)
+            wk = _in_layout(np.take(Wc, pos, axis=wa), wsub.replace(k, ""), out_sub)
+            wv = graph.new_var(wk.shape, wk.dtype)
+            graph.consts[wv.id] = wk
+            terms.append(emit(mul_p, [xk, wv], {}, e.out.shape, e.out.dtype,
+                              out=e.out if sizes[k] == 1 else None))
+        acc = terms[0]
+        for n, t in enumerate(terms[1:], 2):
+            acc = emit(add_p, [acc, t], {}, e.out.shape, e.out.dtype,
+                       out=e.out if n == len(terms) else None)
+    graph.eqns = eqns
+    return graph
+
+
+def _thin_plan(e, consts):
+    """(X, its letters, W's values, W's letters, output letters, the summed letter)
+    for ``thin_contractions``, or None."""
+    sub = e.params["subscripts"]
+    if len(e.inputs) != 2 or "." in sub or "->" not in sub:
+        return None
+    (sa, sb), out = sub.split("->")[0].split(","), sub.split("->")[1]
+    a, b = e.inputs
+    if (a.id in consts) == (b.id in consts):
+        return None
+    if a.id in consts:
+        a, b, sa, sb = b, a, sb, sa
+    W = consts[b.id]
+    if not isinstance(W, np.ndarray) or W.dtype.kind != "f" or e.out.dtype.kind != "f":
+        return None
+    if any(len(set(t)) != len(t) for t in (sa, sb, out)):
+        return None
+    summed = (set(sa) | set(sb)) - set(out)
+    if len(summed) != 1 or set(sa) & set(sb) != summed:  # no letter batched over both
+        return None
+    (k,) = summed
+    if a.shape[sa.index(k)] > _THIN_K or a.shape[sa.index(k)] != W.shape[sb.index(k)]:
+        return None
+    if len(sa) != len(a.shape) or len(sb) != W.ndim:
+        return None
+    return a, sa, W, sb, out, k
+
+
+def _in_layout(arr, sub, out_sub):
+    """Constant ``arr`` (letters ``sub``) transposed to ``out_sub``'s order, with a
+    size-1 axis for each output letter it lacks."""
+    perm = sorted(range(len(sub)), key=lambda i: out_sub.index(sub[i]))
+    arr = np.transpose(arr, perm)
+    sub = "".join(sub[i] for i in perm)
+    shape = tuple(arr.shape[sub.index(c)] if c in sub else 1 for c in out_sub)
+    return np.ascontiguousarray(arr.reshape(shape))
