@@ -155,6 +155,7 @@ def test_disk_cache_is_reused_by_a_second_process(tmp_path):
         print(time.perf_counter() - t0)
     """)
     env = dict(os.environ, GPUAD_CACHE_DIR=str(tmp_path))
+    env.pop("NUMBA_CACHE_DIR", None)  # Numba's cache then sits beside the kernel modules
     cold = float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                                 text=True, check=True).stdout.split()[-1])
     files = list((tmp_path / "kernels").iterdir())
