@@ -532,13 +532,9 @@ def _matmul_into(pool, key, subscripts, a, b, into=None):
         res = as_matmul(np, subscripts, a, b, into=into.reshape(shape))
         if res is not None:
             return into
-    spare = [x for x in pool.get(key, ()) if x.shape == shape and x.dtype == dt]
-    buf = next((x for x in spare if buffers.unreferenced(x)), None)
-    if buf is None:
-        buf = buffers.aligned_empty(shape, dt, 1)
-    res = as_matmul(np, subscripts, a, b, into=buf)
-    if res is not None:
-        pool[key] = [buf] + [x for x in spare if x is not buf][:1]
+    res = as_matmul(np, subscripts, a, b, into=_pooled(pool, key, shape, dt, 1))
+    if res is None:  # not a plain matrix product: einsum runs it, and keeps no buffer
+        del pool[key]
     return res
 
 

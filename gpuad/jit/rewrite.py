@@ -130,13 +130,18 @@ class _Emitter:
         """``v`` (indexed by the letters ``sub``) transposed to ``out_sub``'s order,
         with a size-1 axis for each output letter it lacks."""
         from ..ops.shape import reshape_p, transpose_p
-        perm = sorted(range(len(sub)), key=lambda i: out_sub.index(sub[i]))
+        perm, shape = _output_layout(sub, out_sub, sizes)
         if perm != list(range(len(sub))):
             v = self(transpose_p, [v], {"perm": tuple(perm)}, tuple(v.shape[i] for i in perm),
                      v.dtype)
-            sub = "".join(sub[i] for i in perm)
-        shape = tuple(sizes[c] if c in sub else 1 for c in out_sub)
         return v if shape == v.shape else self(reshape_p, [v], {"shape": shape}, shape, v.dtype)
+
+
+def _output_layout(sub, out_sub, sizes):
+    """For a value indexed by the letters ``sub``: the permutation putting them in
+    ``out_sub``'s order, and its shape there, with a 1 for each output letter it lacks."""
+    perm = sorted(range(len(sub)), key=lambda i: out_sub.index(sub[i]))
+    return perm, tuple(sizes[c] if c in sub else 1 for c in out_sub)
 
 
 def _identity_axes(E, ndim):
@@ -438,8 +443,5 @@ def _thin_plan(e, consts):
 def _in_layout(arr, sub, out_sub):
     """Constant ``arr`` (letters ``sub``) transposed to ``out_sub``'s order, with a
     size-1 axis for each output letter it lacks."""
-    perm = sorted(range(len(sub)), key=lambda i: out_sub.index(sub[i]))
-    arr = np.transpose(arr, perm)
-    sub = "".join(sub[i] for i in perm)
-    shape = tuple(arr.shape[sub.index(c)] if c in sub else 1 for c in out_sub)
-    return np.ascontiguousarray(arr.reshape(shape))
+    perm, shape = _output_layout(sub, out_sub, dict(zip(sub, arr.shape)))
+    return np.ascontiguousarray(np.transpose(arr, perm).reshape(shape))

@@ -47,21 +47,19 @@ def analyze(graph):
     if n < 2:
         return None
     rows = {v.id for v in graph.inputs if v.shape and v.shape[0] == n}
+    row_bytes = 0
     for e in graph.eqns:
         verdict = _rule(e, rows, n)
         if verdict is None:
             return None
         if verdict:
             rows.add(e.out.id)
+            row_bytes += _nbytes(e.out) // n
     for o in graph.outputs:
         # a result with no rows would be a constant of the plan (see _compile), but one
         # computed from the rows' absence is still fine only if it has none of them
         if hasattr(o, "id") and o.id not in rows:
             return None
-    row_bytes = 0
-    for e in graph.eqns:
-        if e.out.id in rows:
-            row_bytes += _nbytes(e.out) // n
     return Rows(n, frozenset(rows), row_bytes)
 
 
