@@ -18,6 +18,13 @@ Accuracy, float64, checked in ``tests/test_vmath.py`` against NumPy:
   libm-accurate.
 
 Float32 arguments are computed in float64 and rounded once on the way out.
+
+No double <-> int64 conversions: x86 has vector instructions for them only with
+AVX-512DQ, and on AVX2 machines (Haswell .. Zen 3) the scalarized conversions made
+LLVM keep ``sin`` scalar (libm speed) and slowed ``exp`` and ``tanh``. Floors stay
+floats (:func:`_floor`) and powers of two are built from float bits (:func:`_pow2`);
+``tests/test_vmath.py`` compiles for haswell, znver2, skylake-avx512 and znver4 and
+checks the loops vectorize on each.
 """
 from __future__ import annotations
 
@@ -29,11 +36,33 @@ from numba.extending import intrinsic
 
 
 @intrinsic
-def _f64_from_bits(typingctx, bits):
-    sig = types.float64(types.int64)
+def _floor(typingctx, x):
+    """``llvm.floor.f64`` with a float result: ``math.floor`` returns an int64, and the
+    double -> i64 -> double round trip it costs has no AVX2 vector instruction
+    (vcvttpd2qq / vcvtqq2pd are AVX-512DQ), enough to stop LLVM vectorizing ``sin``
+    on AVX2 machines."""
+    sig = types.float64(types.float64)
 
     def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
+        from llvmlite import ir
+        fn = builder.module.declare_intrinsic("llvm.floor", [ir.DoubleType()])
+        return builder.call(fn, args)
+    return sig, codegen
+
+
+@intrinsic
+def _pow2(typingctx, k):
+    """2^k for an integral float -1022 <= k <= 1023, without a double -> int64
+    conversion (none on AVX2): k + 1023 lands in the low mantissa bits of
+    k + 1023 + 2^52, and a 64-bit shift (vpsllq, AVX2 has it) moves them to the
+    exponent field."""
+    sig = types.float64(types.float64)
+
+    def codegen(context, builder, signature, args):
+        from llvmlite import ir
+        biased = builder.fadd(args[0], ir.Constant(ir.DoubleType(), 4503599627370496.0 + 1023.0))
+        bits = builder.bitcast(biased, ir.IntType(64))
+        return builder.bitcast(builder.shl(bits, ir.Constant(ir.IntType(64), 52)), ir.DoubleType())
     return sig, codegen
 
 
@@ -68,13 +97,12 @@ def _expm1_poly(r):
 def exp(x):
     x = float(x)
     xc = min(max(x, -745.2), 709.8)
-    n = math.floor(xc * _LOG2E + 0.5)
+    n = _floor(xc * _LOG2E + 0.5)
     r = (xc - n * _LN2_HI) - n * _LN2_LO          # |r| <= ln2 / 2
     p = _expm1_poly(r) + 1.0
     # 2^n in two factors, so results down to the subnormal range are not flushed
-    ni = numba.int64(n)
-    h = ni >> 1
-    res = p * _f64_from_bits((h + 1023) << 52) * _f64_from_bits((ni - h + 1023) << 52)
+    h = _floor(n * 0.5)
+    res = p * _pow2(h) * _pow2(n - h)
     res = math.inf if x > _EXP_MAX else res
     return x if x != x else res
 
@@ -85,9 +113,9 @@ def tanh(x):
     # every argument, accurate near 0 because expm1 is; |x| >= 40 gives exactly 1
     x = float(x)
     y = 2.0 * min(abs(x), 40.0)
-    n = math.floor(y * _LOG2E + 0.5)
+    n = _floor(y * _LOG2E + 0.5)
     r = (y - n * _LN2_HI) - n * _LN2_LO
-    s = _f64_from_bits((numba.int64(n) + 1023) << 52)  # 2^n, 0 <= n <= 116
+    s = _pow2(n)                                   # 0 <= n <= 116
     m = s * _expm1_poly(r) + (s - 1.0)
     return x if x != x else math.copysign(m / (m + 2.0), x)
 
@@ -113,7 +141,7 @@ SIN_COS_MAX = 1.0e6
 def _sincos(x, shift):
     """sin(x + shift * pi/2) for |x| <= SIN_COS_MAX (shift 0: sin, 1: cos). The
     quadrant is kept as a float: integer selects stop LLVM from vectorizing."""
-    n = math.floor(x * _TWO_OVER_PI + 0.5)
+    n = _floor(x * _TWO_OVER_PI + 0.5)
     r = ((x - n * _PIO2_A) - n * _PIO2_B) - n * _PIO2_C
     z = r * r
     ks = r + z * r * (_S1 + z * (_S2 + z * (_S3 + z * (_S4 + z * (_S5 + z * _S6)))))
@@ -122,7 +150,7 @@ def _sincos(x, shift):
     w = 1.0 - hz
     kc = w + (((1.0 - w) - hz) + z * pc)
     m = n + shift
-    q = m - 4.0 * math.floor(m * 0.25)            # quadrant 0..3
+    q = m - 4.0 * _floor(m * 0.25)            # quadrant 0..3
     v = kc if (q == 1.0 or q == 3.0) else ks
     return -v if q >= 2.0 else v
 
@@ -130,7 +158,10 @@ def _sincos(x, shift):
 @numba.njit(**_inline)
 def sin(x):
     x = float(x)
-    return x if x == 0.0 else _sincos(x, 0.0)   # keeps the sign of -0.0
+    # computed for every x, then selected: with the call under the branch LLVM
+    # costs it as predicated and, on AVX2, finds the vector loop not worth it
+    v = _sincos(x, 0.0)
+    return x if x == 0.0 else v                 # keeps the sign of -0.0
 
 
 @numba.njit(**_inline)
