@@ -35,24 +35,10 @@ from .graph import Graph, JitTrace, JitTracer, Var, simplify
 
 class _Plan:
     __slots__ = ("steps", "inputs", "consts", "outputs", "device", "n_kernels", "graph", "pool",
-                 "lock", "rows", "tile", "tiles", "out_views")
+                 "rows", "tile", "tiles", "out_views")
 
-    # NOTE [jit buffer pool]: the buffers a plan's kernels write are kept between calls
-    # and reused. A fresh array of hundreds of MB costs as much in page faults as the
-    # kernel that fills it; a reused one does not. Results are recycled too, once the
-    # caller has dropped them: a buffer is reused only when nothing outside the pool
-    # refers to its memory (``buffers.unreferenced``), as a caching allocator does. One
-    # call at a time takes the pool (a concurrent call allocates).
+    # NOTE [jit buffer pool] in buffers.py: ``pool`` leases the kernels' output buffers;
     # ``JitFunction.clear_cache()`` releases them.
-    def take_pool(self):
-        with self.lock:
-            pool, self.pool = self.pool, None
-        return pool if pool is not None else {}
-
-    def give_pool(self, pool):
-        with self.lock:
-            self.pool = pool
-
     def tile_steps(self, n_rows):
         """The steps at ``n_rows`` rows instead of all of them (NOTE [row tiles])."""
         steps = self.tiles.get(n_rows)
@@ -204,8 +190,7 @@ class _GroupStep:
 def _compile(graph, device):
     plan = _Plan()
     plan.graph = graph
-    plan.pool = None
-    plan.lock = threading.Lock()
+    plan.pool = buffers.Pool() if device == "cpu" else None
     plan.device = device
     plan.inputs = [v.id for v in graph.inputs]
     plan.consts = dict(graph.consts)
@@ -362,7 +347,7 @@ def _build_group(g, device, consts, views=frozenset()):
 
 # -- run ----------------------------------------------------------------------------
 def _run(plan, arrays):
-    pool = plan.take_pool() if plan.device == "cpu" else None
+    pool = plan.pool
     tile = plan.tile
     if tile is not None and plan.rows.n >= 2 * tile:
         result = _run_tiled(plan, arrays, pool, tile)
@@ -371,8 +356,6 @@ def _run(plan, arrays):
         env.update(zip(plan.inputs, arrays))
         _run_steps(plan.steps, env, pool, None, True, plan.device)
         result = [env[o] for o in plan.outputs]
-    if pool is not None:
-        plan.give_pool(pool)
     return result
 
 
@@ -389,7 +372,7 @@ def _run_tiled(plan, arrays, pool, tile):
             continue
         buf = roots.get(root.id)
         if buf is None:
-            buf = roots[root.id] = _pooled(pool, ("out", k), root.shape, root.dtype, k + 1)
+            buf = roots[root.id] = pool.empty(("out", k), root.shape, root.dtype, k + 1)
         for prim, params in chain:  # the result's own view of that buffer, full size
             buf = prim.impl(get_backend(plan.device), buf, **params)
         results.append(buf)
@@ -398,11 +381,10 @@ def _run_tiled(plan, arrays, pool, tile):
     if threads > 1:
         per = -(-len(starts) // threads)
         runs = [starts[i:i + per] for i in range(0, len(starts), per)]
-        pools = [pool.setdefault(("thread", t), {}) for t in range(len(runs))]
         futures = [_thread_pool(threads).submit(_tiles, plan, arrays, runs[t], tile,
-                                                pools[t], roots, False)
+                                                pool, roots, False)
                    for t in range(1, len(runs))]
-        _tiles(plan, arrays, runs[0], tile, pools[0], roots, True)
+        _tiles(plan, arrays, runs[0], tile, pool, roots, True)
         for f in futures:
             f.result()
     else:
@@ -424,18 +406,6 @@ def _tiles(plan, arrays, starts, tile, pool, roots, record):
             if o not in written:
                 d[...] = env[o]
         del env, dest  # drops this tile's references: the next tile reuses its buffers
-
-
-def _pooled(pool, key, shape, dtype, slot):
-    """A buffer of ``shape`` from ``pool[key]`` that nothing outside the pool still
-    references (NOTE [jit buffer pool]), or a new one; kept with one spare: a caller
-    that holds the previous result while computing the next alternates between two."""
-    spare = [b for b in pool.get(key, ()) if b.shape == shape and b.dtype == dtype]
-    buf = next((b for b in spare if buffers.unreferenced(b)), None)
-    if buf is None:  # NOTE [aligned kernel buffers]
-        buf = buffers.aligned_empty(shape, dtype, slot)
-    pool[key] = [buf] + [b for b in spare if b is not buf][:1]
-    return buf
 
 
 def _run_steps(steps, env, pool, tag, record_launches, device, dest=None):
@@ -478,7 +448,7 @@ def _run_steps(steps, env, pool, tag, record_launches, device, dest=None):
                         outs.append(into.reshape(st.out_shapes[j]))  # a view: rows of a result
                         written.add(vid)
                     else:
-                        outs.append(_pooled(pool, (tag, n, j), st.out_shapes[j], dt, j + 1))
+                        outs.append(pool.empty((tag, n, j), st.out_shapes[j], dt, j + 1))
                 threads = numba.get_num_threads() if st.parallel else 1
                 if threads > 1:
                     beyond = _run_rows(st.fn, st.loop[0], threads, views + outs)
@@ -532,10 +502,8 @@ def _matmul_into(pool, key, subscripts, a, b, into=None):
         res = as_matmul(np, subscripts, a, b, into=into.reshape(shape))
         if res is not None:
             return into
-    res = as_matmul(np, subscripts, a, b, into=_pooled(pool, key, shape, dt, 1))
-    if res is None:  # not a plain matrix product: einsum runs it, and keeps no buffer
-        del pool[key]
-    return res
+    # None when it is not a plain matrix product: einsum runs it instead
+    return as_matmul(np, subscripts, a, b, into=pool.empty(key, shape, dt, 1))
 
 
 def fused_expressions(func, *args):
