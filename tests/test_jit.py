@@ -175,3 +175,25 @@ def test_jit_on_cudasim_matches_cpu(rng):
     got = jg(ad.tensor(xn, device="cudasim"))
     assert got.device == "cudasim"
     np.testing.assert_allclose(got.numpy(), g(ad.tensor(xn)).numpy(), rtol=1e-12, atol=1e-14)
+
+
+ZERO_SIZE = {
+    "sum over an empty axis": (lambda x: ad.sum(x * x, axis=1), (3, 0)),
+    "product with an empty inner size": (lambda x: x @ ad.zeros(0, 1), (2, 0)),
+    "empty batch of a fused chain": (lambda x: ad.sin(x) * ad.exp(x), (0, 4)),
+    "vmap(jacfwd) of no rows": (ad.vmap(ad.jacfwd(lambda x: ad.sin(x) * x)), (0, 3)),
+    "vmap(jacrev) of empty rows": (ad.vmap(ad.jacrev(lambda x: ad.sin(x) * ad.sum(x))), (4, 0)),
+    "mean over an empty axis": (lambda x: ad.mean(x, axis=0), (0, 3)),
+}
+
+
+@pytest.mark.parametrize("name", list(ZERO_SIZE))
+def test_zero_size_dimensions_run_as_eager_does(name):
+    f, shape = ZERO_SIZE[name]
+    x = ad.ones(*shape)
+    want = f(x).numpy()
+    jf = ad.jit(f)
+    got = [jf(x) for _ in range(3)]
+    for g in got:
+        assert g.shape == want.shape
+        np.testing.assert_array_equal(g.numpy(), want)

@@ -260,6 +260,12 @@ def _lower(graph, device, unfused):
     for s in fusion.partition(graph, reductions=device == "cpu", exclude=unfused):
         if isinstance(s, fusion.Group):
             size = int(np.prod(s.shape)) if s.shape else 1
+            if any(0 in v.shape for e in s.eqns for v in (*e.inputs, e.out)):
+                # an empty loop somewhere: nothing to compute, and no kernel to write
+                # for it; the backend ops make the (empty or reduced-empty) results
+                steps.extend(("eqn", e.prim, [v.id for v in e.inputs], e.params, e.out.id)
+                             for e in s.eqns)
+                continue
             if len(s.eqns) == 1 and device == "cpu" and size < _PARALLEL_MIN:
                 # a small lone pointwise op: NumPy's ufunc is as fast and needs no compile
                 e = s.eqns[0]

@@ -433,8 +433,8 @@ def _thin_plan(e, consts):
     if len(summed) != 1 or set(sa) & set(sb) != summed:  # no letter batched over both
         return None
     (k,) = summed
-    if a.shape[sa.index(k)] > _THIN_K or a.shape[sa.index(k)] != W.shape[sb.index(k)]:
-        return None
+    if not 0 < a.shape[sa.index(k)] <= _THIN_K or a.shape[sa.index(k)] != W.shape[sb.index(k)]:
+        return None  # an empty sum stays an einsum: it is zeros, with no terms to add
     if len(sa) != len(a.shape) or len(sb) != W.ndim:
         return None
     return a, sa, W, sb, out, k
