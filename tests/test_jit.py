@@ -68,12 +68,74 @@ def test_same_signature_never_retraces_new_one_does(rng):
     assert jf.trace_count == 3
 
 
-def test_python_scalars_are_static(rng):
+def test_python_scalars_are_traced_not_retraced(rng):
     jf = ad.jit(lambda x, a: x * a)
     x = ad.tensor(rng.normal(size=3))
     np.testing.assert_allclose(jf(x, 2.0).numpy(), 2 * x.numpy())
     np.testing.assert_allclose(jf(x, 3.0).numpy(), 3 * x.numpy())
-    assert jf.trace_count == 2
+    np.testing.assert_allclose(jf(x, -1.5).numpy(), -1.5 * x.numpy())
+    assert jf.trace_count == 1
+    x32 = ad.tensor(rng.normal(size=3), dtype="float32")  # weakly typed, as the number is
+    assert jf(x32, 2.0).dtype == np.float32 and jf(x32, 2).dtype == np.float32
+    assert jf(ad.tensor([1, 2]), 2).dtype == np.int64
+    assert jf(ad.tensor([1, 2]), 0.5).dtype == np.float64
+
+
+def test_signed_zero_and_nan_scalars():
+    x = ad.tensor([1.0, 2.0])
+    f = ad.jit(lambda x, c: 1 / (x * c))
+    assert f(x, 0.0).tolist() == [np.inf, np.inf]
+    assert f(x, -0.0).tolist() == [-np.inf, -np.inf]
+    g = ad.jit(lambda x, c: x * c)
+    for _ in range(50):
+        r = g(x, float("nan"))
+    assert g.trace_count == 1 and np.isnan(r.numpy()).all()
+    s = ad.jit(lambda x, c: x / c, static_argnums=1)   # static: keyed by value, exactly
+    assert s(x, 0.0).tolist() == [np.inf, np.inf]
+    assert s(x, -0.0).tolist() == [-np.inf, -np.inf]
+    for _ in range(20):
+        s(x, float("nan"))
+    assert s.trace_count == 3
+
+
+def test_static_argnums_are_keyed_by_value(rng):
+    f = ad.jit(lambda x, n, scale: ad.sum(x ** n, axis=0) * scale[0], static_argnums=(1, -1))
+    x = ad.tensor(rng.normal(size=(4, 3)))
+    np.testing.assert_allclose(f(x, 2, (1.5,)).numpy(), 1.5 * np.sum(x.numpy() ** 2, axis=0))
+    np.testing.assert_allclose(f(x, 3, (1.5,)).numpy(), 1.5 * np.sum(x.numpy() ** 3, axis=0))
+    f(x, 3, (1.5,))
+    assert f.trace_count == 2
+    with pytest.raises(ad.GpuadTypeError, match="static argument 2 of type list is not hashable"):
+        f(x, 2, [1.5])
+    with pytest.raises(ad.GpuadTypeError, match="static_argnums"):
+        ad.jit(lambda x: x, static_argnums="0")
+    with pytest.raises(ad.GpuadValueError, match="static_argnums names argument 3"):
+        ad.jit(lambda x: x, static_argnums=3)(x)
+
+
+def test_unhashable_arguments_are_rejected_not_keyed_by_id():
+    class Box:
+        __hash__ = None
+
+    f = ad.jit(lambda x, b: x)
+    with pytest.raises(ad.GpuadTypeError, match="Box is not hashable"):
+        f(ad.ones(2), Box())
+    assert f.trace_count == 0 and not ad.core._state.stack
+
+
+def test_scalars_a_function_needs_concretely_become_static(rng):
+    x = ad.tensor(rng.normal(size=(2, 3)))
+    axis = ad.jit(lambda x, n: ad.sum(x, axis=n))         # an axis: fails on a traced int
+    assert axis(x, 0).shape == (3,) and axis(x, 1).shape == (2,)
+    loop = ad.jit(lambda x, n: sum(x for _ in range(n)))  # range() reads the value
+    np.testing.assert_allclose(loop(x, 3).numpy(), 3 * x.numpy())
+    np.testing.assert_allclose(loop(x, 4).numpy(), 4 * x.numpy())
+    flag = ad.jit(lambda x, on: x * 2 if on else x)
+    np.testing.assert_allclose(flag(x, True).numpy(), 2 * x.numpy())
+    np.testing.assert_allclose(flag(x, False).numpy(), x.numpy())
+    for f, seen in ((axis, 1), (loop, 4), (flag, True)):
+        f(x, seen)
+        assert f.trace_count == 2
 
 
 def test_pointwise_jit_vmap_jacfwd_launches_at_most_two(rng):

@@ -22,9 +22,9 @@ import numba
 import numpy as np
 
 from .. import core, launches
-from ..backends import get_backend
+from ..backends import get_backend, get_default_device
 from ..core import new_trace
-from ..errors import GpuadTypeError
+from ..errors import GpuadTypeError, GpuadValueError
 from ..ops.contract import as_matmul
 from ..ops.linalg import einsum_p
 from ..pytree import tree_flatten, tree_unflatten
@@ -47,16 +47,48 @@ class _Plan:
         return steps
 
 
-def _leaf_key(x):
-    if isinstance(x, Tensor):
-        return ("T", x.shape, x.dtype.str, x.device)
-    if isinstance(x, np.ndarray):
-        return ("A", x.shape, x.dtype.str)
+# NOTE [jit scalars]: as with ``jax.jit``, a Python bool, int, float or complex argument
+# is traced as a 0-d input, weakly typed (it takes the dtype of the tensors it meets,
+# as the Python number would), so a new value does not retrace. Arguments named in
+# ``static_argnums`` are compile-time constants instead, keyed by value. A traced
+# scalar whose value the function needs while tracing (``range(n)``, ``if flag:``, an
+# axis or a shape) makes that argument position static from then on, keyed by value;
+# if the function fails with its scalars traced, it is traced again with them static.
+# Keys of static values tell 0.0 from -0.0, and a NaN equals any NaN.
+_SCALAR_DTYPES = {bool: np.dtype(np.bool_), int: np.dtype(np.int64),
+                  float: np.dtype(np.float64), complex: np.dtype(np.complex128)}
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def _value_key(x):
+    """``x`` as a cache key, compared by value (NOTE [jit scalars])."""
+    if isinstance(x, float):
+        return (type(x), x.hex())
+    if isinstance(x, complex):
+        return (type(x), x.real.hex(), x.imag.hex())
+    if isinstance(x, tuple):
+        return (tuple, tuple(_value_key(v) for v in x))
+    return (type(x), x)
+
+
+def _static_key(x, fn_name, what):
     try:
         hash(x)
-        return ("S", type(x).__name__, x)
     except TypeError:
-        return ("O", id(x))
+        raise GpuadTypeError(
+            f"jit({fn_name}): {what} of type {type(x).__name__} is not hashable; anything "
+            "that is not a tensor, an array or a Python number is a compile-time constant "
+            "keyed by value, so it must be hashable: pass a tuple instead of a list, or a "
+            "tensor as a traced argument") from None
+    return _value_key(x)
+
+
+def _traced_scalar(x):
+    """The dtype ``x`` is traced with, or None when it is not a traced scalar."""
+    dt = _SCALAR_DTYPES.get(type(x))
+    if dt is int and not _INT64[0] <= x <= _INT64[1]:
+        return None
+    return dt
 
 
 class JitFunction:
@@ -64,73 +96,141 @@ class JitFunction:
     ``cache_info()`` describes the compiled plans (``tile_rows``: the rows per tile when
     the plan runs in row tiles on the cpu, NOTE [row tiles]; None when it does not)."""
 
-    def __init__(self, func):
+    def __init__(self, func, static_argnums=()):
         functools.update_wrapper(self, func)
         self.func = func
+        self.static_argnums = _static_argnums(static_argnums, func)
         self.trace_count = 0
         self._cache = {}
+        self._fixed = {}  # tree structure -> leaf positions whose scalars are static
         self._lock = threading.Lock()
 
     def __call__(self, *args, **kwargs):
-        leaves, td = tree_flatten((args, kwargs))
-        for x in leaves:
-            if isinstance(x, Tracer) or (isinstance(x, Tensor) and x.requires_grad
-                                         and core.grad_enabled()):
-                return self.func(*args, **kwargs)
-        if core._state.stack:  # under a transform that did not touch our inputs
+        if core._state.stack or self._inline(args, kwargs):
+            # under a transform, or on the eager tape: the enclosing transform must see
+            # every primitive
             return self.func(*args, **kwargs)
-        leaves = [_as_tensor(x) for x in leaves]
-        key = (repr(td), tuple(_leaf_key(x) for x in leaves))
+        key, leaves, td, statics = self._signature(args, kwargs)
         entry = self._cache.get(key)
         if entry is None:
-            return self._trace(key, leaves, td)
-        plan, out_td, statics = entry
-        outs = _run(plan, [x._data for x in leaves if isinstance(x, Tensor)])
-        return tree_unflatten(out_td, _merge(outs, statics, plan.device))
+            return self._trace(key, leaves, td, statics)
+        plan, out_td, out_statics, feeds = entry
+        outs = _run(plan, [leaves[i]._data if dt is None else _scalar_array(leaves[i], dt, plan.device)
+                           for i, dt in feeds])
+        return tree_unflatten(out_td, _merge(outs, out_statics, plan.device))
 
-    def _trace(self, key, leaves, td):
+    @staticmethod
+    def _inline(args, kwargs):
+        for x in tree_flatten((args, kwargs))[0]:
+            if isinstance(x, Tracer) or (isinstance(x, Tensor) and x.requires_grad
+                                         and core.grad_enabled()):
+                return True
+        return False
+
+    def _signature(self, args, kwargs):
+        """(cache key, argument leaves, their tree, static arguments by position)."""
+        name = getattr(self.func, "__name__", "func")
+        statics = {}
+        if self.static_argnums:
+            n = len(args)
+            for i in self.static_argnums:
+                j = i + n if i < 0 else i
+                if not 0 <= j < n:
+                    raise GpuadValueError(
+                        f"jit({name}): static_argnums names argument {i}, but the call passes "
+                        f"{n} positional argument(s)")
+                statics[j] = args[j]
+            args = tuple(None if j in statics else a for j, a in enumerate(args))
+        leaves, td = tree_flatten((args, kwargs))
+        tdr = repr(td)
+        fixed = self._fixed.get(tdr, ())
+        keys = []
+        for k, x in enumerate(leaves):
+            if isinstance(x, (np.ndarray, np.generic)):
+                from ..ops.creation import tensor
+                x = leaves[k] = tensor(x)
+            if isinstance(x, Tensor):
+                keys.append(("T", x.shape, x.dtype.str, x.device))
+            elif k not in fixed and _traced_scalar(x) is not None:
+                keys.append(("P", type(x)))
+            else:
+                keys.append(("S",) + _static_key(x, name, f"argument leaf {k} (in call order)"))
+        skey = tuple((j, _static_key(v, name, f"static argument {j}")) for j, v in statics.items())
+        return (tdr, tuple(keys), skey), leaves, td, statics
+
+    def _trace(self, key, leaves, td, statics, retried=False):
         graph = Graph()
         trace = JitTrace(graph)
         tensors = [x for x in leaves if isinstance(x, Tensor)]
         devices = {x.device for x in tensors}
         if len(devices) > 1:
-            from ..errors import GpuadValueError
             raise GpuadValueError(f"jit: all tensor arguments must be on one device, got {sorted(devices)}")
-        with new_trace(trace):
-            wrapped = []
-            for x in leaves:
-                if isinstance(x, Tensor):
-                    v = graph.new_var(x.shape, x.dtype)
-                    graph.inputs.append(v)
-                    wrapped.append(JitTracer(trace, x, v))
-                else:
-                    wrapped.append(x)
-            args, kwargs = tree_unflatten(td, wrapped)
-            out = self.func(*args, **kwargs)
-            o_leaves, out_td = tree_flatten(out)
-            values, statics = [], []
-            for x in o_leaves:
-                if isinstance(x, JitTracer) and x._trace is trace:
-                    graph.outputs.append(x.var)
-                    values.append(x.val)
-                    statics.append(None)
-                elif isinstance(x, Tensor):
-                    graph.outputs.append(("const", x))
-                    values.append(x)
-                    statics.append(None)
-                elif isinstance(x, Tracer):
-                    raise GpuadTypeError("jit: the function returned a value traced by a transform "
-                                         "outside it")
-                else:
-                    graph.outputs.append(("static", x))
-                    values.append(x)
-                    statics.append(("static", x))
-        device = tensors[0].device if tensors else (values[0].device if values and isinstance(values[0], Tensor) else "cpu")
+        device = tensors[0].device if tensors else get_default_device()
+        feeds, scalars = [], []
+        try:
+            with new_trace(trace):
+                wrapped = []
+                for k, (x, kind) in enumerate(zip(leaves, key[1])):
+                    if kind[0] == "T":
+                        v = graph.new_var(x.shape, x.dtype)
+                        graph.inputs.append(v)
+                        feeds.append((k, None))
+                        wrapped.append(JitTracer(trace, x, v))
+                    elif kind[0] == "P":
+                        dt = _traced_scalar(x)
+                        v = graph.new_var((), dt)
+                        graph.inputs.append(v)
+                        feeds.append((k, dt))
+                        scalars.append(k)
+                        val = Tensor._make(_scalar_array(x, dt, device), device)
+                        wrapped.append(JitTracer(trace, val, v, deps=frozenset((k,)), weak=True))
+                    else:
+                        wrapped.append(x)
+                args, kwargs = tree_unflatten(td, wrapped)
+                if statics:
+                    args = tuple(statics.get(j, a) for j, a in enumerate(args))
+                out = self.func(*args, **kwargs)
+                o_leaves, out_td = tree_flatten(out)
+                values, out_statics = [], []
+                for x in o_leaves:
+                    if isinstance(x, JitTracer) and x._trace is trace:
+                        graph.outputs.append(x.var)
+                        values.append(x.val)
+                        out_statics.append(None)
+                    elif isinstance(x, Tensor):
+                        graph.outputs.append(("const", x))
+                        values.append(x)
+                        out_statics.append(None)
+                    elif isinstance(x, Tracer):
+                        raise GpuadTypeError("jit: the function returned a value traced by a "
+                                             "transform outside it")
+                    else:
+                        graph.outputs.append(("static", x))
+                        values.append(x)
+                        out_statics.append(("static", x))
+        except Exception:
+            if not scalars or retried:
+                raise
+            # NOTE [jit scalars]: the function could not run on traced scalars
+            self._fix(key[0], scalars)
+            key, leaves, td, statics = self._signature(*_rebuild(td, leaves, statics))
+            return self._trace(key, leaves, td, statics, retried=True)
+        if trace.concretized:
+            # NOTE [jit scalars]: these scalars' values are baked into the graph
+            self._fix(key[0], trace.concretized)
+            key = (key[0], tuple(("S",) + _value_key(leaves[k]) if k in trace.concretized else kk
+                                 for k, kk in enumerate(key[1])), key[2])
+        if values and isinstance(values[0], Tensor) and not tensors and not scalars:
+            device = values[0].device
         plan = _compile(_optimize(graph, device), device)
         with self._lock:
-            self._cache[key] = (plan, out_td, statics)
+            self._cache[key] = (plan, out_td, out_statics, feeds)
             self.trace_count += 1
         return tree_unflatten(out_td, values)
+
+    def _fix(self, tdr, positions):
+        with self._lock:
+            self._fixed[tdr] = frozenset(self._fixed.get(tdr, ())) | frozenset(positions)
 
     def clear_cache(self):
         """Drop every compiled plan and the intermediate buffers they keep for reuse
@@ -140,16 +240,37 @@ class JitFunction:
 
     def cache_info(self):
         return [{"signature": k[1], "kernels": p.n_kernels, "steps": len(p.steps),
-                 "tile_rows": p.tile} for k, (p, _, _) in self._cache.items()]
+                 "tile_rows": p.tile} for k, (p, _, _, _) in self._cache.items()]
 
     def lower(self, *args, **kwargs):
         """The simplified graph for these arguments (traces if needed)."""
-        leaves, td = tree_flatten((args, kwargs))
-        leaves = [_as_tensor(x) for x in leaves]
-        key = (repr(td), tuple(_leaf_key(x) for x in leaves))
+        key, leaves, td, statics = self._signature(args, kwargs)
         if key not in self._cache:
-            self._trace(key, leaves, td)
+            self._trace(key, leaves, td, statics)
+            key = self._signature(args, kwargs)[0]
         return self._cache[key][0].graph
+
+
+def _rebuild(td, leaves, statics):
+    """The call's ``(args, kwargs)`` from its leaves and static arguments."""
+    args, kwargs = tree_unflatten(td, leaves)
+    return tuple(statics.get(j, a) for j, a in enumerate(args)), kwargs
+
+
+def _scalar_array(x, dtype, device):
+    a = np.asarray(x, dtype=dtype)
+    return a if device == "cpu" else get_backend(device).asarray(a)
+
+
+def _static_argnums(nums, func):
+    name = getattr(func, "__name__", "func")
+    if isinstance(nums, int) and not isinstance(nums, bool):
+        nums = (nums,)
+    if not isinstance(nums, (tuple, list)) or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in nums):
+        raise GpuadTypeError(f"jit({name}): static_argnums must be an int or a tuple of ints, "
+                             f"got {nums!r}")
+    return tuple(nums)
 
 
 def _optimize(graph, device):
@@ -158,13 +279,6 @@ def _optimize(graph, device):
     graph = rewrite.fold_constants(rewrite.contractions_of_products(graph), device)
     graph = rewrite.thin_contractions(rewrite.scatters_to_selects(simplify(graph)))
     return simplify(graph)
-
-
-def _as_tensor(x):
-    if isinstance(x, np.ndarray):
-        from ..ops.creation import tensor
-        return tensor(x)
-    return x
 
 
 def _merge(outs, statics, device):
@@ -530,16 +644,27 @@ def fused_expressions(func, *args):
     return out
 
 
-def jit(func=None):
-    """Compile ``func`` per input signature (shapes, dtypes, device, Python values).
+def jit(func=None, static_argnums=()):
+    """Compile ``func`` per input signature: shapes, dtypes and device of its tensor
+    arguments, and the values of its static arguments (``static_argnums``: positions
+    of compile-time constants, hashed by value). Python scalars that are not static
+    are traced as 0-d values, so a new value does not retrace (NOTE [jit scalars]).
 
     >>> import gpuad as ad
     >>> f = ad.jit(ad.vmap(ad.jacfwd(lambda x: ad.sin(x) * x)))
     >>> f(ad.ones(10, 3)).shape
     (10, 3, 3)
+    >>> g = ad.jit(lambda x, c: x * c)
+    >>> g(ad.ones(2), 2.0).tolist(), g(ad.ones(2), -3.0).tolist(), g.trace_count
+    ([2.0, 2.0], [-3.0, -3.0], 1)
+    >>> h = ad.jit(lambda x, n: ad.sum(x ** n, axis=0), static_argnums=1)
+    >>> h(ad.ones(2, 3), 2).shape
+    (3,)
     """
     if func is None:
-        return jit
-    if isinstance(func, JitFunction):
+        return functools.partial(jit, static_argnums=static_argnums)
+    if not callable(func):
+        raise GpuadTypeError(f"jit: argument 'func' must be callable, got {type(func).__name__}")
+    if isinstance(func, JitFunction) and not static_argnums:
         return func
-    return JitFunction(func)
+    return JitFunction(func, static_argnums)

@@ -6,10 +6,12 @@ done their work, so ``jit(vmap(jacfwd(f)))`` records the batched tangent program
 itself). Values that enter without being inputs (closure constants, creation ops
 such as the identity basis of a Jacobian) become constants of the graph.
 
-NOTE [jit and Python values]: the graph is specialized to the Python values seen
-while tracing: Python scalars and other non-tensor arguments are part of the cache
-key, while tensors captured from a closure are baked in as constants. Changing a
-captured tensor after the first call does not retrace: pass it as an argument.
+NOTE [jit and Python values]: Python scalar arguments are traced as weakly typed 0-d
+inputs (NOTE [jit scalars] in ``gpuad.jit``); other non-tensor arguments are part of
+the cache key, and tensors captured from a closure are baked in as constants. Changing
+a captured tensor after the first call does not retrace: pass it as an argument. A
+value computed only from scalar arguments and constants may be read while tracing
+(``float(c)``, ``if c > 0``): the scalars it came from then become static.
 """
 from __future__ import annotations
 
@@ -64,6 +66,7 @@ class JitTrace(Trace):
         super().__init__()
         self.graph = graph
         self._const_vars = {}
+        self.concretized = set()  # positions of scalar arguments whose values were read
 
     def lift(self, x):
         # a value from outside the function's arguments: a constant of the graph
@@ -80,24 +83,43 @@ class JitTrace(Trace):
             self._const_vars[key] = (v, x)  # keep x alive so its id stays unique
         else:
             v = v[0]
-        return JitTracer(self, x, v)
+        return JitTracer(self, x, v, deps=frozenset())
 
     def process(self, prim, tracers, params):
         out = prim.bind(*[t.val for t in tracers], **params)
         v = self.graph.new_var(out.shape, out.dtype)
         self.graph.eqns.append(Eqn(prim, [t.var for t in tracers], dict(params), v))
-        return JitTracer(self, out, v)
+        deps = frozenset()
+        for t in tracers:
+            if t.deps is None:
+                deps = None
+                break
+            deps = deps | t.deps
+        return JitTracer(self, out, v, deps, all(t._weak for t in tracers))
 
 
 class JitTracer(Tracer):
-    """A value inside ``jit``: its concrete value while tracing, and its graph var."""
+    """A value inside ``jit``: its concrete value while tracing, and its graph var.
+    ``deps``: the positions of the scalar arguments it is computed from, or None when
+    it depends on a tensor argument (its value is then not known while tracing).
+    ``_weak``: computed from Python scalars only, so it is weakly typed as they are."""
 
-    __slots__ = ("val", "var")
+    __slots__ = ("val", "var", "deps", "_weak")
 
-    def __init__(self, trace, val, var):
+    def __init__(self, trace, val, var, deps=None, weak=False):
         self._trace = trace
         self.val = val
         self.var = var
+        self.deps = deps
+        self._weak = weak
+
+    @property
+    def _has_concrete_primal(self):
+        # read by Tracer._concrete just before the value is used (NOTE [jit scalars])
+        if self.deps is None:
+            return False
+        self._trace.concretized |= self.deps
+        return True
 
     @property
     def aval(self):

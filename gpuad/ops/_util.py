@@ -34,13 +34,21 @@ def to_tensor(x, fn, arg, device=None, dtype=None):
                              f"{type(x).__name__} ({e})") from None
 
 
+_WEAK_PROXY = {"b": False, "i": 0, "u": 0, "f": 0.0, "c": 0j}
+
+
 def coerce(fn, *args, names=None, floating=False):
     """Make ``args`` tensors of one device and one dtype (NumPy promotion; Python
     scalars are weakly typed: they take the tensors' dtype)."""
     names = names or [f"x{i + 1}" for i in range(len(args))]
     device = None
     dtypes = []
-    for a in args:
+    probe = args
+    if any(getattr(a, "_weak", False) for a in args):
+        # a Python scalar traced by jit promotes as the number would (NOTE [jit scalars])
+        probe = [_WEAK_PROXY[a.dtype.kind] if getattr(a, "_weak", False) else a for a in args]
+        device = next(a.device for a in args if isinstance(a, TensorBase))
+    for a in probe:
         if isinstance(a, TensorBase):
             if device is None:
                 device = a.device
@@ -53,7 +61,7 @@ def coerce(fn, *args, names=None, floating=False):
     if dtypes:
         dt = np.result_type(*dtypes)
         # weak Python scalars: a float with integer tensors gives the default float
-        for a in args:
+        for a in probe:
             if isinstance(a, bool) or a is None:
                 continue
             if isinstance(a, (float, np.floating)) and dt.kind in "biu":
@@ -63,7 +71,7 @@ def coerce(fn, *args, names=None, floating=False):
             elif isinstance(a, numbers.Integral) and dt.kind == "b":
                 dt = np.dtype(np.int64)
     else:
-        dt = np.result_type(*[np.asarray(a) for a in args])
+        dt = np.result_type(*[np.asarray(a) for a in probe])
         if dt.kind == "f":
             dt = np.dtype(np.float64)
     if floating and dt.kind not in "fc":
