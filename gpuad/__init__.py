@@ -6,7 +6,8 @@
 (8, 3, 3)
 """
 from .errors import (GpuadError, GpuadTypeError, GpuadValueError, GpuadRuntimeError,
-                     GpuadIndexError, GpuadAxisError, DeviceUnavailableError, TracerBoolConversionError)
+                     GpuadIndexError, GpuadAxisError, DeviceUnavailableError, TracerBoolConversionError,
+                     TracerArrayConversionError)
 from .dtypes import (float32, float64, complex64, complex128, int32, int64, bool_)
 from .backends import devices, get_default_device, set_default_device
 from .tensor import Tensor, Tracer

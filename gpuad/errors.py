@@ -30,5 +30,12 @@ class TracerBoolConversionError(GpuadTypeError):
     """Python control flow asked for the concrete value of a traced tensor."""
 
 
+class TracerArrayConversionError(GpuadTypeError):
+    """A value that carries a derivative (a tracer, or an eager tensor that requires
+    grad) was converted to a concrete array (``np.asarray``, ``numpy()``, a NumPy
+    function), which would silently drop the derivative. JAX calls this
+    TracerArrayConversionError."""
+
+
 class GpuadAxisError(GpuadValueError, IndexError):
     """An axis out of range: a ValueError and an IndexError, like NumPy's AxisError."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import GpuadRuntimeError, GpuadTypeError, GpuadValueError, TracerBoolConversionError
+from .errors import (GpuadRuntimeError, GpuadTypeError, GpuadValueError, TracerArrayConversionError,
+                     TracerBoolConversionError)
 
 
 class TensorBase:
@@ -68,6 +69,8 @@ class TensorBase:
     def __invert__(self): return _ops().logical_not(self)
     def __and__(self, o): return _ops().logical_and(self, o)
     def __or__(self, o): return _ops().logical_or(self, o)
+    def __mod__(self, o): return _remainder(self, o, False)
+    def __rmod__(self, o): return _remainder(self, o, True)
     __hash__ = object.__hash__
 
     def __getitem__(self, idx):
@@ -118,6 +121,47 @@ class TensorBase:
 def _ops():
     from .ops import pointwise
     return pointwise
+
+
+def _grad_enabled():
+    from .core import grad_enabled
+    return grad_enabled()
+
+
+def _records_grad(x):
+    """Whether ``x`` carries a derivative that converting it to a concrete value
+    would drop: a tracer, or an eager tensor that requires grad (outside no_grad)."""
+    if isinstance(x, Tracer):
+        return True
+    return isinstance(x, Tensor) and x._requires_grad and _grad_enabled()
+
+
+_TRACE_NAMES = {"JVPTrace": "jvp", "ReverseTrace": "vjp", "BatchTrace": "vmap", "JitTrace": "jit"}
+
+
+def _transform_name(trace):
+    """The user-facing transform that owns ``trace`` (jacfwd, grad, vmap, ...)."""
+    name = getattr(trace, "transform_name", None)
+    return name or _TRACE_NAMES.get(type(trace).__name__, type(trace).__name__)
+
+
+def _remainder(self, o, reflected):
+    """``%``: gpuad's remainder op when there is one; until then an error for values
+    that carry a derivative (NumPy would compute on the concrete value and drop it)."""
+    import gpuad
+    op = getattr(gpuad, "remainder", None) or getattr(gpuad, "mod", None)
+    x, y = (o, self) if reflected else (self, o)
+    if op is not None:
+        return op(x, y)
+    if _records_grad(self) or _records_grad(o):
+        what = (f"a value traced by {_transform_name(self._trace)}" if isinstance(self, Tracer)
+                else "a tensor that requires grad")
+        raise GpuadTypeError(
+            f"operator %: {what} has no differentiable remainder in gpuad yet; NumPy's % would "
+            "use its concrete value and silently drop the derivative. Write it with gpuad "
+            "functions, or compute it under `with ad.no_grad():` (or on x.detach()) to use it "
+            "as a constant")
+    return NotImplemented
 
 
 def _linalg():
@@ -221,18 +265,35 @@ class Tensor(TensorBase):
         eager_backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
 
     # -- conversion --------------------------------------------------------------
-    def numpy(self):
+    # NOTE [conversions and derivatives]: as in torch, numpy(), __array__ and the
+    # exports (__dlpack__, __cuda_array_interface__) of a tensor that requires grad
+    # raise while grad is enabled: the array would leave the tape and the gradient
+    # would silently miss whatever NumPy computes from it. item(), float() and
+    # tolist() give Python numbers, as torch allows (visibly constants).
+    def _host(self):
         from .backends import get_backend
         return get_backend(self._device).to_numpy(self._data)
+
+    def _check_export(self, what):
+        if self._requires_grad and _grad_enabled():
+            raise TracerArrayConversionError(
+                f"{what} of a tensor that requires grad: the array would not be recorded on the "
+                "gradient tape, so its derivative would be silently dropped. Use gpuad functions "
+                "(ad.sin, ad.linalg.inv, ...) on the tensor, or x.detach() (or `with ad.no_grad():`) "
+                "to take its value as a constant")
+
+    def numpy(self):
+        self._check_export("Tensor.numpy()")
+        return self._host()
 
     def item(self):
         if self.size != 1:
             raise GpuadValueError(f"item: only a tensor with one element can be converted "
                                    f"to a Python scalar, got shape {self.shape}")
-        return self.numpy().reshape(()).item()
+        return self._host().reshape(()).item()
 
     def tolist(self):
-        return self.numpy().tolist()
+        return self._host().tolist()
 
     def __float__(self):
         return float(self.item())
@@ -275,10 +336,12 @@ class Tensor(TensorBase):
             raise GpuadTypeError(
                 "__array__: a cuda tensor cannot be converted to NumPy implicitly; "
                 "call .to('cpu') or .numpy() to copy it to the host")
+        self._check_export("np.asarray/__array__")
         a = np.asarray(self._data)
         return a.astype(dtype) if dtype is not None else a
 
     def __dlpack__(self, *args, **kwargs):
+        self._check_export("__dlpack__")
         return self._data.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self):
@@ -290,10 +353,11 @@ class Tensor(TensorBase):
             raise AttributeError(
                 "__cuda_array_interface__ is only defined for tensors on device 'cuda', "
                 f"this one is on {self._device!r}")
+        self._check_export("__cuda_array_interface__")
         return self._data.__cuda_array_interface__
 
     def __repr__(self):
-        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        body = np.array2string(self._host(), separator=", ", prefix="tensor(")
         extra = "" if self.dtype == np.float64 else f", dtype={self.dtype}"
         if self._device != "cpu":
             extra += f", device={self._device!r}"
@@ -323,9 +387,29 @@ class Tracer(TensorBase):
 
     def _concrete_error(self, what):
         return TracerBoolConversionError(
-            f"{what}: the value of a traced tensor is not known while a transform traces "
-            "the function (data-dependent Python control flow); use ad.where(cond, a, b) "
-            "instead of if/else on tensor values")
+            f"{what}: the value of a tensor traced by {_transform_name(self._trace)} is not "
+            "known while the transform traces the function (data-dependent Python control "
+            "flow); use ad.where(cond, a, b) instead of if/else on tensor values")
+
+    def _array_error(self, what):
+        return TracerArrayConversionError(
+            f"{what} of a value traced by {_transform_name(self._trace)}: converting it to a "
+            "concrete array would silently drop its derivative (or its batch dimension). "
+            "Use gpuad functions (ad.sin, ad.linalg.inv, ...) instead of NumPy functions on "
+            "traced values (a Python list of traced values: ad.stack(values) stacks them "
+            "differentiably); to use a differentiated value as a constant, convert it inside "
+            "`with ad.no_grad():`")
+
+    def _lowered(self, what):
+        """The concrete tensor under this tracer when every trace in between is a
+        differentiating trace suspended by an active ``no_grad`` (the user asked for a
+        constant); else a TracerArrayConversionError."""
+        from .core import _lower_suspended, _state
+        boundary = _state.nograd_level
+        x = _lower_suspended(self, boundary) if boundary >= 0 else self
+        if isinstance(x, Tracer):
+            raise x._array_error(what)
+        return x
 
     # Under differentiation (not under vmap or jit) the primal value is concrete, as in
     # torch.func: Python control flow, float() and item() see it and treat it as a
@@ -356,13 +440,13 @@ class Tracer(TensorBase):
         return self._concrete("item").item()
 
     def numpy(self):
-        return self._concrete("numpy").numpy()
+        return self._lowered("Tensor.numpy()").numpy()
 
     def tolist(self):
         return self._concrete("tolist").tolist()
 
     def __array__(self, dtype=None, copy=None):
-        return self._concrete("__array__").__array__(dtype)
+        return self._lowered("np.asarray/__array__").__array__(dtype)
 
     def detach(self):
         from .ops.pointwise import stop_gradient

@@ -45,6 +45,33 @@ def _argnums(argnums, nargs, fn):
     return tuple(out), single
 
 
+def _check_func(func, fn):
+    if not callable(func):
+        raise GpuadTypeError(f"{fn}: argument 'func' must be a callable (the function to transform), "
+                             f"got {type(func).__name__} {func!r:.60}")
+
+
+def _check_no_numbers(arg, fn, where):
+    """A container passed as a differentiated argument is a pytree: its leaves are
+    differentiated one by one, so they must be tensors or arrays. A list of Python
+    numbers is almost always meant as one array; reject it (torch.func does too)
+    rather than differentiate each number separately."""
+    if isinstance(arg, (tuple, list, dict)):
+        for x in tree_flatten(arg)[0]:
+            if isinstance(x, (numbers.Number, np.generic)):
+                raise GpuadTypeError(
+                    f"{fn}: {where} is a {type(arg).__name__} holding Python numbers (got "
+                    f"{type(x).__name__} {x!r}); a container passed as a differentiated argument "
+                    "must be a pytree of tensors. Pass ad.tensor(...) of it to differentiate "
+                    "an array")
+
+
+def _check_output(out, fn):
+    if out is None:
+        raise GpuadTypeError(f"{fn}: the function returned None; it must return a tensor or a "
+                             "pytree (tuple, list, dict) of tensors to differentiate")
+
+
 def _diff_leaf(x, fn, where):
     """A differentiated input leaf: a float tensor (arrays and floats are converted)."""
     if not isinstance(x, TensorBase):
@@ -119,10 +146,13 @@ def jvp(func, primals, tangents, *, has_aux=False, strict=False):
 
 
 def _jvp(func, primals, tangents, has_aux, fn):
+    _check_func(func, fn)
     if not isinstance(primals, (tuple, list)):
         raise GpuadTypeError(f"{fn}: argument 'primals' must be a tuple of tensors, got {type(primals).__name__}")
     if not isinstance(tangents, (tuple, list)):
         raise GpuadTypeError(f"{fn}: argument 'tangents' must be a tuple of tensors, got {type(tangents).__name__}")
+    for i, p in enumerate(primals):
+        _check_no_numbers(p, fn, f"primals[{i}]")
     p_leaves, p_td = tree_flatten(tuple(primals))
     t_leaves, t_td = tree_flatten(tuple(tangents))
     if p_td != t_td:
@@ -138,9 +168,11 @@ def _jvp(func, primals, tangents, has_aux, fn):
             from .ops.pointwise import astype
             t_leaves[i] = astype(t, p.dtype)
     with new_trace(JVPTrace()) as tr:
+        tr.transform_name = fn  # named in errors about its tracers
         ins = [JVPTracer(tr, p, t) for p, t in zip(p_leaves, t_leaves)]
         out = func(*tree_unflatten(p_td, ins))
         out, aux = _split_aux(out, has_aux, fn)
+        _check_output(out, fn)
         o_leaves, o_td = tree_flatten(out)
         prim_out, tan_out = [], []
         for x in o_leaves:
@@ -169,6 +201,9 @@ def vjp(func, *primals, has_aux=False):
     >>> vjp_fn(ad.tensor(1.0))[0].tolist()
     [2.0, 4.0]
     """
+    _check_func(func, "vjp")
+    for i, p in enumerate(primals):
+        _check_no_numbers(p, "vjp", f"primals[{i}]")
     return _vjp(func, primals, has_aux, "vjp")
 
 
@@ -177,9 +212,11 @@ def _vjp(func, primals, has_aux, fn):
     p_leaves = [_diff_leaf(p, fn, f"primals[{i}]") for i, p in enumerate(p_leaves)]
     leaves = [LeafNode(index=i) for i in range(len(p_leaves))]
     with new_trace(ReverseTrace()) as tr:
+        tr.transform_name = fn  # named in errors about its tracers
         ins = [ReverseTracer(tr, p, n) for p, n in zip(p_leaves, leaves)]
         out = func(*tree_unflatten(p_td, ins))
         out, aux = _split_aux(out, has_aux, fn)
+        _check_output(out, fn)
         o_leaves, o_td = tree_flatten(out)
         prim_out, nodes = [], []
         for x in o_leaves:
@@ -234,6 +271,8 @@ def _partial(func, args, argnums, kwargs):
 def grad_and_value(func, argnums=0, has_aux=False, _name="grad_and_value"):
     """Like :func:`grad` but returns ``(grad, value)`` (``(grad, (value, aux))`` with
     ``has_aux``)."""
+    _check_func(func, _name)
+
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         fn = _name
@@ -245,6 +284,12 @@ def grad_and_value(func, argnums=0, has_aux=False, _name="grad_and_value"):
             shape = getattr(out, "shape", type(out).__name__)
             raise GpuadValueError(f"{fn}: the function must return a scalar (0-d) tensor, got "
                                   f"{'shape ' + str(tuple(shape)) if not isinstance(shape, str) else shape}")
+        if out.dtype.kind != "f":
+            # as JAX: grad is defined for real floating outputs only (use vjp / jacrev
+            # for complex outputs; int and bool outputs are not differentiable)
+            raise GpuadTypeError(f"{fn}: the function must return a real floating point scalar, "
+                                 f"got dtype {out.dtype}; for complex outputs use ad.vjp or "
+                                 "ad.jacrev (or differentiate ad.real / ad.abs of it)")
         from .ops.creation import ones_like
         g = vjp_fn(ones_like(out))
         g = g[0] if single else tuple(g)
@@ -259,6 +304,7 @@ def grad(func, argnums=0, has_aux=False):
     >>> ad.grad(lambda x: (x ** 3).sum())(ad.tensor([1.0, 2.0])).tolist()
     [3.0, 12.0]
     """
+    _check_func(func, "grad")
     gv = grad_and_value(func, argnums, has_aux, _name="grad")
 
     @functools.wraps(func)
@@ -272,6 +318,7 @@ def _check_tree(arg, fn, i):
     leaves, td = tree_flatten(arg)
     if not leaves:
         raise GpuadTypeError(f"{fn}: argument {i} (selected by argnums) holds no tensors")
+    _check_no_numbers(arg, fn, f"argument {i} (selected by argnums)")
     leaves = [_diff_leaf(x, fn, f"argument {i} (selected by argnums)") for x in leaves]
     return tree_unflatten(td, leaves)
 
@@ -325,6 +372,8 @@ def jacfwd(func, argnums=0, has_aux=False, *, randomness="error", chunk_size=Non
     >>> J.shape
     (3, 3)
     """
+    _check_func(func, _name)
+
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         fn = _name
@@ -365,6 +414,8 @@ def jacrev(func, argnums=0, has_aux=False, *, chunk_size=None, _name="jacrev"):
     >>> ad.jacrev(lambda x: x * x)(x).tolist()
     [[0.0, 0.0], [0.0, 2.0]]
     """
+    _check_func(func, _name)
+
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         fn = _name
@@ -410,6 +461,7 @@ def hessian(func, argnums=0, *, chunk_size=None):
     >>> ad.hessian(lambda x: (x ** 3).sum())(ad.tensor([1.0, 2.0])).tolist()
     [[6.0, 0.0], [0.0, 12.0]]
     """
+    _check_func(func, "hessian")
     inner = jacfwd(jacrev(func, argnums, chunk_size=chunk_size, _name="hessian"), argnums,
                    chunk_size=chunk_size, _name="hessian")
 
@@ -456,6 +508,7 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
     >>> ad.vmap(lambda r: r.sum())(x).tolist()
     [3.0, 3.0, 3.0, 3.0]
     """
+    _check_func(func, "vmap")
     if randomness not in ("error", "different", "same"):
         raise GpuadValueError(f"vmap: argument 'randomness' must be 'error', 'different' or 'same', "
                               f"got {randomness!r}")
@@ -512,6 +565,7 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
     def _vmap_once(func, leaves, td, dims, size, kwargs):
         from .ops.shape import broadcast_to, expand_dims, moveaxis
         with new_trace(BatchTrace(size, randomness)) as tr:
+            tr.transform_name = "vmap"
             ins = [x if d is None else BatchTracer(tr, x, d) for x, d in zip(leaves, dims)]
             out = func(*tree_unflatten(td, ins), **kwargs)
             o_leaves, o_td = tree_flatten(out)

@@ -439,3 +439,78 @@ def test_function_returning_no_tensor(name, ret):
     else:
         assert ret is None and out is None, (ret, out)
     assert_library_usable()
+
+
+# --------------------------------------------------------------------------------------
+# issue 11 / 13: a function returning None, a func that is not callable, grad of a
+# non-real-floating output. torch.func raises for each (RuntimeError "Expected f to be a
+# function that has non-empty output", TypeError "'int' object is not callable" at call
+# time, RuntimeError "grad can be implicitly created only for real scalar outputs");
+# gpuad raises a GpuadTypeError naming the transform and the argument, at creation time
+# for a non-callable.
+# --------------------------------------------------------------------------------------
+NONE_OUT = {
+    "jvp": lambda f: ad.jvp(f, (ad.tensor(X),), (ad.tensor(X),)),
+    "vjp": lambda f: ad.vjp(f, ad.tensor(X)),
+    "grad": lambda f: ad.grad(f)(ad.tensor(X)),
+    "grad_and_value": lambda f: ad.grad_and_value(f)(ad.tensor(X)),
+    "jacfwd": lambda f: ad.jacfwd(f)(ad.tensor(X)),
+    "jacrev": lambda f: ad.jacrev(f)(ad.tensor(X)),
+    "hessian": lambda f: ad.hessian(f)(ad.tensor(X)),
+}
+
+
+@pytest.mark.parametrize("name", list(NONE_OUT))
+def test_function_returning_none_raises(name):
+    _raises(TypeError, lambda: NONE_OUT[name](lambda v: None), name, "None", "tensor")
+    from gpuad.core import _state
+    assert _state.stack == []
+
+
+@pytest.mark.parametrize("name", ["jvp", "vjp", "grad", "jacfwd", "jacrev"])
+def test_function_returning_none_with_aux_raises(name):
+    call = {
+        "jvp": lambda f: ad.jvp(f, (ad.tensor(X),), (ad.tensor(X),), has_aux=True),
+        "vjp": lambda f: ad.vjp(f, ad.tensor(X), has_aux=True),
+        "grad": lambda f: ad.grad(f, has_aux=True)(ad.tensor(X)),
+        "jacfwd": lambda f: ad.jacfwd(f, has_aux=True)(ad.tensor(X)),
+        "jacrev": lambda f: ad.jacrev(f, has_aux=True)(ad.tensor(X)),
+    }[name]
+    _raises(TypeError, lambda: call(lambda v: (None, v)), name, "None")
+
+
+NOT_CALLABLE = {
+    "vmap": lambda f: ad.vmap(f),
+    "grad": lambda f: ad.grad(f),
+    "grad_and_value": lambda f: ad.grad_and_value(f),
+    "jacfwd": lambda f: ad.jacfwd(f),
+    "jacrev": lambda f: ad.jacrev(f),
+    "hessian": lambda f: ad.hessian(f),
+    "jvp": lambda f: ad.jvp(f, (ad.tensor(X),), (ad.tensor(X),)),
+    "vjp": lambda f: ad.vjp(f, ad.tensor(X)),
+}
+
+
+@pytest.mark.parametrize("func", [3, None, "sin", ad.tensor(X)], ids=["int", "None", "str", "tensor"])
+@pytest.mark.parametrize("name", list(NOT_CALLABLE))
+def test_non_callable_func_raises_at_creation(name, func):
+    # vmap(3) etc. raise when the transform is made, not when it is called
+    _raises(TypeError, lambda: NOT_CALLABLE[name](func), name, "func", "callable")
+
+
+@pytest.mark.parametrize("kind", ["complex", "bool", "int"])
+@pytest.mark.parametrize("name", ["grad", "grad_and_value"])
+def test_grad_of_non_real_floating_output_raises(name, kind):
+    """As JAX: grad needs a real floating scalar output (torch.func raises for complex;
+    for bool/int outputs it returns zeros, which hides a mistake)."""
+    out = {"complex": lambda v: ad.sum(v) * 1j,
+           "bool": lambda v: ad.sum(v) > 0,
+           "int": lambda v: ad.astype(ad.sum(v), np.int64)}[kind]
+    fn = getattr(ad, name)(out)
+    msg = _raises(TypeError, lambda: fn(ad.tensor(X)), name, "real floating", "dtype")
+    assert {"complex": "complex", "bool": "bool", "int": "int"}[kind] in msg
+
+
+def test_grad_of_float32_output_is_fine():
+    g = ad.grad(lambda v: ad.sum(ad.astype(v, np.float32)))(ad.tensor(X))
+    np.testing.assert_allclose(_np(g), np.ones(4))

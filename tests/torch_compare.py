@@ -12,7 +12,7 @@ def _np(t):
     if isinstance(t, torch.Tensor):
         return t.detach().numpy()
     assert isinstance(t, ad.Tensor), f"expected an ad.Tensor, got {type(t).__name__}"
-    return np.asarray(t.numpy())
+    return np.asarray(t.detach().numpy())  # as for torch: a result may require grad
 
 
 def assert_tree_close(got, want, rtol=RTOL, atol=ATOL):
