@@ -203,9 +203,48 @@ def arange(start, stop=None, step=1, dtype=None, device=None):
 
 
 def linspace(start, stop, num, dtype=None, device=None, endpoint=True):
+    """``num`` evenly spaced values from ``start`` to ``stop`` (NumPy's). With a tensor
+    (or traced) ``start`` or ``stop`` the result is computed in differentiable ops,
+    ``start + (stop - start) * arange(num) / (num - 1)``; tensor endpoints of shape S
+    give shape (num, *S), as NumPy's array endpoints do."""
+    if isinstance(start, TensorBase) or isinstance(stop, TensorBase):
+        return _linspace_ops(start, stop, num, dtype, device, endpoint)
     dev = _device(device, "linspace")
     be = get_backend(dev)
     arr = be.xp.linspace(start, stop, int(num), endpoint=endpoint,
                          dtype=as_dtype(dtype, "linspace") or default_float)
     launches.record("linspace")
     return Tensor._make(arr, dev)
+
+
+def _linspace_ops(start, stop, num, dtype, device, endpoint):
+    from ._util import coerce
+    from .pointwise import add, astype, divide, multiply, subtract
+    from .shape import broadcast_to, concat, expand_dims, reshape
+    from .indexing import slice_axis
+    if isinstance(num, bool) or not isinstance(num, numbers.Integral):
+        raise GpuadTypeError(f"linspace: argument 'num' must be an int, got {num!r}")
+    if num < 0:
+        raise GpuadValueError(f"linspace: argument 'num' must be non-negative, got {num}")
+    num = int(num)
+    a, b = coerce("linspace", start, stop, names=["start", "stop"], floating=True)
+    dt = as_dtype(dtype, "linspace")
+    if dt is not None and dt.kind in "fc":
+        a, b = astype(a, dt), astype(b, dt)
+    if device is not None and check_name(device, "linspace") != a.device:
+        raise GpuadValueError(f"linspace: argument 'device' {device!r} differs from the device "
+                              f"{a.device!r} of 'start' / 'stop'")
+    from ._util import broadcast_shapes
+    shape = broadcast_shapes("linspace", a.shape, b.shape)
+    a, b = broadcast_to(a, shape), broadcast_to(b, shape)
+    div = (num - 1) if endpoint else num
+    k = reshape(arange(num, dtype=a.dtype, device=a.device), (num,) + (1,) * len(shape))
+    if div > 0:
+        out = add(a, multiply(k, divide(subtract(b, a), float(div))))
+    else:  # num <= 1: just start (num == 0: empty)
+        out = add(a, multiply(k, subtract(b, a)))
+    if endpoint and num > 1:  # the last value is exactly stop, as NumPy makes it
+        out = concat([slice_axis(out, 0, 0, num - 1), expand_dims(b, 0)], axis=0)
+    if dt is not None and dt != out.dtype:
+        out = astype(out, dt)
+    return out

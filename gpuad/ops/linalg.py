@@ -8,7 +8,7 @@ import string
 
 import numpy as np
 
-from ..errors import GpuadValueError
+from ..errors import GpuadTypeError, GpuadValueError
 from ..primitive import Primitive
 from .contract import as_matmul
 from ._util import (bdim_front_or_broadcast, batch_size, broadcast_shapes, coerce,
@@ -153,27 +153,53 @@ def einsum(subscripts, *operands):
     return einsum_p.bind(*ops, subscripts=",".join(new_ins) + "->" + out)
 
 
-def _diagonal(x, a1, a2):
-    """Diagonal over axes a1 < a2, placed last (gather with two arange indices)."""
+def _diag_index(n_rows, n_cols, k, device):
+    """(rows, cols, length) of the k-th diagonal of an n_rows x n_cols matrix."""
     from .creation import arange
+    r0, c0 = max(-k, 0), max(k, 0)
+    n = max(0, min(n_rows - r0, n_cols - c0))
+    r = arange(n, dtype=np.int64, device=device)
+    return (r + r0 if r0 else r), (r + c0 if c0 else r), n
+
+
+def _diagonal(x, a1, a2, offset=0):
+    """Diagonal ``offset`` over axes a1 < a2, placed last (gather with two arange
+    indices)."""
     from .indexing import ArrayRef, gather_p
     from .shape import moveaxis
     y = moveaxis(moveaxis(x, a1, -1), a2 - 1 if a2 > a1 else a2, -1)
-    n = min(y.shape[-1], y.shape[-2])
-    r = arange(n, dtype=np.int64, device=x.device)
+    rows, cols, _ = _diag_index(y.shape[-2], y.shape[-1], offset, x.device)
     spec = (slice(None),) * (y.ndim - 2) + (ArrayRef(0), ArrayRef(1))
-    return gather_p.bind(y, r, r, spec=spec)
+    return gather_p.bind(y, rows, cols, spec=spec)
+
+
+def _diag_embed(x, k=0):
+    """The matrix with ``x`` (last axis) on diagonal ``k`` and exact zeros elsewhere: a
+    placement (scatter into zeros), not a product with the identity (inf * 0 = nan). Its
+    derivative rules are linear: the JVP places the tangent, the VJP gathers the
+    cotangent's diagonal."""
+    from .indexing import ArrayRef, scatter_add_p
+    n = x.shape[-1]
+    m = n + abs(k)
+    rows, cols, _ = _diag_index(m, m, k, x.device)
+    spec = (slice(None),) * (x.ndim - 1) + (ArrayRef(0), ArrayRef(1))
+    return scatter_add_p.bind(x, rows, cols, spec=spec, shape=tuple(x.shape[:-1]) + (m, m))
+
 
 
 def diagonal(x, offset=0, axis1=-2, axis2=-1):
+    """The diagonal ``offset`` (above the main one when positive) over ``axis1`` and
+    ``axis2``, placed last."""
     (x,) = coerce("diagonal", x)
-    if offset != 0:
-        raise GpuadValueError("diagonal: argument 'offset' other than 0 is not supported")
+    if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)):
+        raise GpuadTypeError(f"diagonal: argument 'offset' must be an int, got {offset!r}")
     a1 = norm_one_axis(axis1, x.ndim, "diagonal", "axis1")
     a2 = norm_one_axis(axis2, x.ndim, "diagonal", "axis2")
     if a1 == a2:
         raise GpuadValueError("diagonal: arguments 'axis1' and 'axis2' must differ")
-    return _diagonal(x, min(a1, a2), max(a1, a2))
+    if a1 > a2:  # the diagonal of the transpose: offset counts from axis1's side
+        a1, a2, offset = a2, a1, -offset
+    return _diagonal(x, a1, a2, int(offset))
 
 
 def matmul(x1, x2):
@@ -251,17 +277,15 @@ def tensordot(x1, x2, axes=2):
 
 
 def diag(x, k=0):
-    """1-D -> diagonal matrix; 2-D -> its diagonal."""
-    from .creation import eye
-    from .pointwise import multiply
-    from .shape import expand_dims
+    """1-D -> the matrix with ``x`` on diagonal ``k`` (zeros elsewhere, exactly);
+    2-D -> its diagonal ``k``."""
     (x,) = coerce("diag", x)
-    if k != 0:
-        raise GpuadValueError("diag: argument 'k' other than 0 is not supported")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise GpuadTypeError(f"diag: argument 'k' must be an int, got {k!r}")
     if x.ndim == 1:
-        return multiply(expand_dims(x, -1), eye(x.shape[0], dtype=x.dtype, device=x.device))
+        return _diag_embed(x, int(k))
     if x.ndim == 2:
-        return _diagonal(x, 0, 1)
+        return _diagonal(x, 0, 1, int(k))
     raise GpuadValueError(f"diag: argument 'x' must be 1-D or 2-D, got shape {x.shape}")
 
 
@@ -295,28 +319,89 @@ def _mT(x):
 _COFACTOR_MAX_K = 4
 
 
-def _cofactor(a):
-    """The cofactor matrix, d det(A) / dA. For k <= 4 from the minors' determinants, so
-    it is exact at singular matrices too (where det * inv^T is 0 * inf); above that
-    det * inv^T."""
+def _minors(a):
+    """(..., k, k, k-1, k-1): minor (i, j) of each matrix (row i and column j removed),
+    and the row / column index arrays that gathered it."""
     from .creation import tensor
     from .indexing import ArrayRef, gather_p
+    k = a.shape[-1]
+    idx = np.array([[r for r in range(k) if r != i] for i in range(k)], dtype=np.int64)
+    rows = tensor(idx[:, None, :, None], device=a.device)   # (k, 1, k-1, 1)
+    cols = tensor(idx[None, :, None, :], device=a.device)   # (1, k, 1, k-1)
+    spec = (slice(None),) * (a.ndim - 2) + (ArrayRef(0), ArrayRef(1))
+    return gather_p.bind(a, rows, cols, spec=spec), rows, cols
+
+
+def _checkerboard(k, a):
+    from .creation import tensor
+    return tensor((-1.0) ** np.add.outer(np.arange(k), np.arange(k)), dtype=a.dtype, device=a.device)
+
+
+def _cofactor(a):
+    """The cofactor matrix, d det(A) / dA, exact at singular matrices too (where
+    det * inv^T is 0 * inf): for k <= 4 from the minors' determinants, above that the
+    ``cofactor`` primitive (an SVD, no inverse)."""
     from .pointwise import multiply
-    from .shape import expand_dims
     k = a.shape[-1]
     if k == 1:
         from .creation import ones
         return ones(a.shape, dtype=a.dtype, device=a.device)
     if k > _COFACTOR_MAX_K:
-        out = det_p.bind(a)
-        return multiply(expand_dims(expand_dims(out, -1), -1), _mT(inv_p.bind(a)))
-    idx = np.array([[r for r in range(k) if r != i] for i in range(k)])
-    rows = tensor(idx[:, None, :, None], device=a.device)   # (k, 1, k-1, 1)
-    cols = tensor(idx[None, :, None, :], device=a.device)   # (1, k, 1, k-1)
-    spec = (slice(None),) * (a.ndim - 2) + (ArrayRef(0), ArrayRef(1))
-    minors = gather_p.bind(a, rows, cols, spec=spec)         # (..., k, k, k-1, k-1)
-    sign = tensor((-1.0) ** np.add.outer(np.arange(k), np.arange(k)), dtype=a.dtype, device=a.device)
-    return multiply(sign, det_p.bind(minors))
+        return cofactor_p.bind(a)
+    minors, _, _ = _minors(a)                                # (..., k, k, k-1, k-1)
+    return multiply(_checkerboard(k, a), det_p.bind(minors))
+
+
+# -- cofactor: det(A) A^-T for k > 4, without inverting ------------------------------
+def _cofactor_impl(be, a):
+    """From A = U diag(s) V^H: cof(A) = det(U) det(V^H) conj(U diag(p) V^H), where
+    p_i = prod_{j != i} s_j (exclusive products from both ends, no division). Exact in
+    rank: a rank k-1 matrix gets its rank-1 cofactor matrix, lower ranks zero."""
+    xp = be.xp
+    u, s, vh = xp.linalg.svd(a)
+    one = xp.ones(s.shape[:-1] + (1,), dtype=s.dtype)
+    pre = xp.cumprod(xp.concatenate([one, s[..., :-1]], axis=-1), axis=-1)
+    suf = xp.cumprod(xp.concatenate([one, s[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    sign = xp.linalg.det(u) * xp.linalg.det(vh)
+    out = xp.conj(xp.matmul(u * (pre * suf).astype(u.dtype)[..., None, :], vh))
+    return (out * sign[..., None, None]).astype(a.dtype, copy=False)
+
+
+cofactor_p = Primitive("cofactor", _cofactor_impl)
+_batch_leading(cofactor_p)
+
+
+def _det_hessian(a):
+    """Q[..., i, j, r, c] = d cof(A)_ij / dA_rc = d^2 det / dA_ij dA_rc: the signed
+    cofactors of minor (i, j) placed back at the rows and columns it kept (zero on row
+    i and column j). Built from ``_cofactor`` of the minors, so it is exact at singular
+    matrices and differentiable again; costs k^4, the size of the Hessian of det."""
+    from .creation import tensor
+    from .indexing import ArrayRef, scatter_add_p
+    from .pointwise import multiply
+    from .shape import reshape
+    k = a.shape[-1]
+    minors, rows, cols = _minors(a)
+    sign = reshape(_checkerboard(k, a), (k, k, 1, 1))
+    cm = multiply(sign, _cofactor(minors))                   # (..., k, k, k-1, k-1)
+    r = np.arange(k, dtype=np.int64)
+    ii = tensor(r[:, None, None, None], device=a.device)
+    jj = tensor(r[None, :, None, None], device=a.device)
+    spec = (slice(None),) * (a.ndim - 2) + tuple(ArrayRef(i) for i in range(4))
+    return scatter_add_p.bind(cm, ii, jj, rows, cols, spec=spec,
+                              shape=tuple(a.shape[:-2]) + (k, k, k, k))
+
+
+def _cofactor_jvp(p, t):
+    (a,), (ta,) = p, t
+    return cofactor_p.bind(a), einsum("...ijrc,...rc->...ij", _det_hessian(a), ta)
+
+
+def _cofactor_vjp(ct, out, a):
+    return (einsum("...ij,...ijrc->...rc", ct, _det_hessian(a)),)
+
+
+cofactor_p.jvp, cofactor_p.vjp = _cofactor_jvp, _cofactor_vjp
 
 
 def _det_jvp(p, t):
@@ -428,7 +513,7 @@ def norm(x, ord=None, axis=None, keepdims=False):
     if isinstance(axis, tuple) and len(axis) == 2:
         a0, a1 = (norm_one_axis(a, x.ndim, "linalg.norm") for a in axis)
         if ord in (None, "fro"):
-            return P.safe_sqrt(sum(P.square(P.abs(x)), axis=(a0, a1), keepdims=keepdims))
+            return P.safe_sqrt(sum(P.abs2(x), axis=(a0, a1), keepdims=keepdims))
         if ord in (1, -1):
             s = sum(P.abs(x), axis=a0, keepdims=True)
             r = (amax if ord == 1 else amin)(s, axis=a1, keepdims=True)
@@ -452,8 +537,7 @@ def norm(x, ord=None, axis=None, keepdims=False):
     ax_t = ax if isinstance(ax, tuple) else (ax,)
     if ord is None or ord == 2:
         # zero gradient (not nan) at the zero vector, as torch gives
-        return P.safe_sqrt(sum(P.square(P.abs(x)) if x.dtype.kind == "c" else P.square(x),
-                               axis=ax_t, keepdims=keepdims))
+        return P.safe_sqrt(sum(P.abs2(x), axis=ax_t, keepdims=keepdims))
     if ord == np.inf:
         return amax(P.abs(x), axis=ax_t, keepdims=keepdims)
     if ord == -np.inf:
@@ -461,9 +545,23 @@ def norm(x, ord=None, axis=None, keepdims=False):
     if ord == 1:
         return sum(P.abs(x), axis=ax_t, keepdims=keepdims)
     if ord == 0:
-        return sum(P.astype(P.not_equal(x, 0), x.dtype), axis=ax_t, keepdims=keepdims)
-    p = float(ord)
-    return P.pow(sum(P.pow(P.abs(x), p), axis=ax_t, keepdims=keepdims), 1.0 / p)
+        return sum(P.astype(P.not_equal(x, 0), P._real_dtype(x.dtype)), axis=ax_t, keepdims=keepdims)
+    return _pnorm(P.abs(x), float(ord), ax_t, keepdims)
+
+
+def _pnorm(a, p, axes, keepdims):
+    """(sum a^p)^(1/p) of ``a = |x|`` with torch's subgradients: 0 for the entries where
+    a == 0 (a^p is a constant there: 0, or inf for p < 0) and 0 everywhere where the
+    norm is 0 (the double where keeps d s^(1/p) = inf * 0 out of the derivative)."""
+    from . import pointwise as P
+    from .reductions import sum
+    z = P.equal(a, 0)
+    ap = P.where(z, P._c(a, 0.0 if p > 0 else np.inf), P.pow(P.where(z, P._c(a, 1.0), a), p))
+    s = sum(ap, axis=axes, keepdims=keepdims)
+    if p < 0:  # s >= the largest term > 0; s = inf (a zero entry) gives the norm 0
+        return P.pow(s, 1.0 / p)
+    zs = P.equal(s, 0)
+    return P.where(zs, P._c(s, 0.0), P.pow(P.where(zs, P._c(s, 1.0), s), 1.0 / p))
 
 
 def cross(x1, x2, axis=-1):

@@ -133,10 +133,19 @@ pow_p = defpointwise(
     "pow", "a0 ** a1",
     _pow_d0,
     lambda o, x, y: where(equal(x, 0), _c(o, 0.0), multiply(o, _safe_log(x))))
+
+
+def _atan2_den(y, x):
+    # x^2 + y^2, with 1 in place of 0: at (0, 0) both partials are 0 (torch's
+    # subgradient), not 0/0, and the where keeps higher derivatives finite there
+    d = add(square(x), square(y))
+    return where(equal(d, 0), _c(d, 1.0), d)
+
+
 atan2_p = defpointwise(
     "atan2", "math.atan2(a0, a1)",
-    lambda o, y, x: divide(x, add(square(x), square(y))),
-    lambda o, y, x: negative(divide(y, add(square(x), square(y)))))
+    lambda o, y, x: divide(x, _atan2_den(y, x)),
+    lambda o, y, x: negative(divide(y, _atan2_den(y, x))))
 
 
 def _max_d0(o, x, y):
@@ -185,6 +194,45 @@ UNARY = {
 for _name, (_expr, _d) in UNARY.items():
     globals()[_name + "_p"] = defpointwise(_name, _expr, _d)
 
+
+
+# abs of a complex tensor is real (|z|, float32 for complex64). Like every rule here its
+# derivatives follow JAX's convention, VJPs being transposes rather than adjoints (mul's
+# VJP is ct * y, not ct * conj(y)): the JVP is real(t * conj(z) / |z|) and the VJP
+# ct * conj(z) / |z|, both 0 at z = 0. So grad of abs(1j * z) equals grad of abs(z), and
+# gpuad's gradient of a real function of z is the conjugate of torch's.
+def _real_dtype(dt):
+    return np.dtype(dt.char.lower()) if dt.kind == "c" else dt
+
+
+def _abs_impl(be, x):
+    return be.elementwise("abs", "abs(a0)", (x,), _real_dtype(x.dtype))
+
+
+def _abs_dir(x, out):
+    """conj(x) / |x| for complex ``x``, 0 where x == 0."""
+    return divide(conj(x), where(equal(out, 0), _c(out, 1.0), out))
+
+
+_abs_jvp_real, _abs_vjp_real = abs_p.jvp, abs_p.vjp
+
+
+def _abs_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    if x.dtype.kind != "c":
+        return _abs_jvp_real(primals, tangents)
+    out = abs_p.bind(x)
+    return out, None if t is None else real(multiply(t, _abs_dir(x, out)))
+
+
+def _abs_vjp(ct, out, x, needs=None):
+    if x.dtype.kind != "c":
+        return _abs_vjp_real(ct, out, x, needs=needs)
+    return (multiply(ct, _abs_dir(x, out)),)
+
+
+abs_p.impl, abs_p.jvp, abs_p.vjp = _abs_impl, _abs_jvp, _abs_vjp
+
 # sign: derivative zero almost everywhere; kept differentiable (zero gradients rather
 # than "does not require grad"), as torch does.
 sign_p = defpointwise("sign", "(1.0 if a0 > 0 else (-1.0 if a0 < 0 else 0.0))",
@@ -201,7 +249,7 @@ logical_not_p = defpointwise("logical_not", "not a0", out_bool=True)
 
 # where(cond, x, y): cond is not differentiated
 def _where_impl(be, c, x, y):
-    return be.elementwise("where", "(a1 if a0 else a2)", (c, x, y), np.result_type(x, y))
+    return be.elementwise("where", "(a1 if a0 else a2)", (c, x, y), np.result_type(x.dtype, y.dtype))
 
 
 where_p = Primitive("where", _where_impl, expr="(a1 if a0 else a2)", nondiff_args=(0,))
@@ -227,17 +275,41 @@ where_p.jvp = _where_jvp
 where_p.vjp = _where_vjp
 
 
-# astype: derivative is a cast back
+# astype: between float and complex dtypes the derivative is a cast back (complex ->
+# float is ``real``: its JVP takes the real part of the tangent, its VJP casts the
+# cotangent to complex, as JAX's). A cast to an integer or bool dtype is piecewise
+# constant: its JVP is zero (integer zeros under jacfwd, as torch.func gives), and in
+# reverse mode an integer result cannot be differentiated: torch.func.vjp and jacrev
+# raise for integer outputs, and so does gpuad (a cotangent only reaches such a cast
+# from an integer output, since a cast back to float stops it).
 def _astype_impl(be, x, dtype):
+    if x.dtype.kind == "c" and np.dtype(dtype).kind != "c":
+        x = x.real  # NumPy's astype warns (ComplexWarning) when it drops the imaginary part
     return x.astype(dtype)
 
 
+def _astype_jvp(primals, tangents, dtype):
+    (x,), (t,) = primals, tangents
+    out = astype_p.bind(x, dtype=dtype)
+    if t is None or np.dtype(dtype).kind not in "fc":
+        return out, None
+    return out, astype_p.bind(t, dtype=dtype)
+
+
+def _astype_vjp(ct, out, x, dtype):
+    if x.dtype.kind not in "fc":
+        return (None,)
+    if np.dtype(dtype).kind not in "fc":
+        raise GpuadTypeError(
+            f"vjp/jacrev: the output depends on a differentiated input only through astype to "
+            f"{np.dtype(dtype)} (argument 'dtype'); integer and bool outputs are not "
+            f"differentiable in reverse mode (torch.func.vjp raises too); use jacfwd, or "
+            f"differentiate a floating point output")
+    return (astype_p.bind(ct, dtype=x.dtype),)
+
+
 astype_p = Primitive("astype", _astype_impl)
-astype_p.jvp = lambda primals, tangents, dtype: (
-    astype_p.bind(primals[0], dtype=dtype),
-    None if tangents[0] is None or np.dtype(dtype).kind not in "fc" else astype_p.bind(tangents[0], dtype=dtype))
-astype_p.vjp = lambda ct, out, x, dtype: (
-    astype_p.bind(ct, dtype=x.dtype) if x.dtype.kind in "fc" else None,)
+astype_p.jvp, astype_p.vjp = _astype_jvp, _astype_vjp
 astype_p.batch = lambda vals, dims, dtype: (astype_p.bind(vals[0], dtype=dtype), dims[0])
 
 # stop_gradient: identity whose derivative is zero (Tensor.detach on tracers)
@@ -363,12 +435,16 @@ def where(condition, x1, x2):
 
 def clip(x, min=None, max=None):
     """Clamp ``x`` to [min, max]; the gradient is 1 on the closed interval (bounds
-    included, as torch does) and 0 outside."""
-    (a,) = coerce("clip", x)
+    included, as torch does) and 0 outside, and 0 at nan (whose value stays nan):
+    torch's mask ``min <= x <= max`` is false there."""
+    (x,) = coerce("clip", x)
+    a = x
     if min is not None:
         a = where(less(a, min), min, a)
     if max is not None:
         a = where(greater(a, max), max, a)
+    if a is not x and x.dtype.kind in "fc":
+        a = where(not_equal(x, x), stop_gradient(x), a)
     return a
 
 
@@ -409,6 +485,22 @@ conj_p = Primitive("conj", lambda be, x: be.xp.conj(x))
 conj_p.jvp = lambda p, t: (conj_p.bind(p[0]), conj_p.bind(t[0]))
 conj_p.vjp = lambda ct, out, x: (conj_p.bind(ct),)
 conj_p.batch = lambda vals, dims: (conj_p.bind(vals[0]), dims[0])
+
+
+def real(x):
+    """Real part (identity on real tensors); real result dtype."""
+    (a,) = coerce("real", x)
+    if a.dtype.kind != "c":
+        return a
+    return astype_p.bind(a, dtype=_real_dtype(a.dtype))
+
+
+def abs2(x):
+    """|x|^2 as a smooth function: square(x), or real(x * conj(x)) for complex ``x``
+    (a real result; used by var and the 2-norms)."""
+    if x.dtype.kind != "c":
+        return square(x)
+    return real(multiply(x, conj(x)))
 
 
 def safe_sqrt(x):

@@ -46,16 +46,43 @@ sum_p.vjp = lambda ct, out, x, axes, keepdims: (_expand_back(ct, x.shape, axes, 
 prod_p = _reduction("prod")
 
 
+def _excl_cumprod(x):
+    """Exclusive cumulative product along the last axis (``[1, x0, x0 x1, ...]``) as a
+    Hillis-Steele scan: log2(n) shifted products, all multiplies, so derivatives of
+    every order are exact with zeros present."""
+    from .creation import ones
+    from .indexing import slice_axis
+    from .pointwise import multiply
+    from .shape import concat
+    n = x.shape[-1]
+    ax = x.ndim - 1
+
+    def shift(y, k):  # y moved k places along the last axis, ones in front
+        pad = ones(tuple(y.shape[:-1]) + (builtins.min(k, n),), dtype=y.dtype, device=y.device)
+        return concat([pad, slice_axis(y, ax, 0, n - k)], axis=-1) if k < n else pad
+
+    y, k = shift(x, 1), 1
+    while k < n - 1:
+        y = multiply(y, shift(y, k))
+        k *= 2
+    return y
+
+
 def _prod_grad(x, axes):
-    """d prod / d x_i = product of the other elements, exact with zeros present (one
-    zero: only that element has a gradient; two or more: all gradients are zero)."""
-    from .pointwise import astype, divide, equal, logical_and, where, _c
-    z = equal(x, 0)
-    nz = sum_p.bind(astype(z, x.dtype), axes=axes, keepdims=True)
-    xs = where(z, _c(x, 1.0), x)
-    ps = prod_p.bind(xs, axes=axes, keepdims=True)
-    one_zero = logical_and(z, equal(nz, 1))
-    return where(equal(nz, 0), divide(ps, xs), where(one_zero, ps, _c(x, 0.0)))
+    """d prod / d x_i: the product of the other elements, as the exclusive prefix product
+    times the exclusive suffix product (JAX's and torch's zero-safe rule; no division by
+    x, so at zeros its own derivatives, the Hessian, are right too)."""
+    from .pointwise import multiply
+    from .shape import flip, permute_dims, reshape
+    if not x.size:
+        return x
+    rest = tuple(i for i in range(x.ndim) if i not in axes)
+    perm = rest + tuple(axes)
+    xt = permute_dims(x, perm)
+    lead = tuple(xt.shape[:len(rest)])
+    xf = reshape(xt, lead + (_count(x, axes),))
+    others = multiply(_excl_cumprod(xf), flip(_excl_cumprod(flip(xf, -1)), -1))
+    return permute_dims(reshape(others, tuple(xt.shape)), tuple(int(i) for i in np.argsort(perm)))
 
 
 def _prod_jvp(p, t, axes, keepdims):
@@ -170,11 +197,12 @@ def mean(x, axis=None, keepdims=False):
 
 
 def var(x, axis=None, *, correction=0, keepdims=False):
-    """Variance with ``correction`` (0 by default, as the array API does)."""
-    from .pointwise import divide, square, subtract
+    """Variance with ``correction`` (0 by default, as the array API does). Of complex
+    input it is the mean of ``|x - m|^2``, real, as NumPy's."""
+    from .pointwise import abs2, divide, subtract
     x, axes = _prep("var", x, axis, float_out=True)
     m = divide(sum_p.bind(x, axes=axes, keepdims=True), float(_count(x, axes)))
-    d = square(subtract(x, m))
+    d = abs2(subtract(x, m))
     n = _count(x, axes) - correction
     return divide(sum_p.bind(d, axes=axes, keepdims=bool(keepdims)), float(n))
 
@@ -186,12 +214,16 @@ def std(x, axis=None, *, correction=0, keepdims=False):
 
 
 def logsumexp(x, axis=None, keepdims=False):
-    """log(sum(exp(x))) computed stably; the shift by max(x) is a constant."""
-    from .pointwise import add, exp, log, stop_gradient, subtract
+    """log(sum(exp(x))) computed stably; the shift by max(x) is a constant. As torch:
+    -inf over an empty axis or all -inf entries, inf with an inf entry."""
+    from .pointwise import _c, abs, add, exp, less, log, stop_gradient, subtract, where
     x, axes = _prep("logsumexp", x, axis, float_out=True)
-    from .pointwise import equal, where
+    if _count(x, axes) == 0:  # log(0): a constant, and the (empty) input gets no gradient
+        return add(sum(x, axis=axes, keepdims=keepdims), _c(x, -np.inf))
     m = stop_gradient(max_p.bind(x, axes=axes, keepdims=True))
-    m = where(equal(m, -np.inf), 0.0, m)  # all -inf: log(0) = -inf, not nan
+    # a shift of +-inf would give inf - inf = nan: shift by 0 there (sum(exp) is then
+    # inf or 0, and log of it the right inf or -inf)
+    m = where(less(abs(m), _c(m, np.inf)), m, _c(m, 0.0))
     s = sum_p.bind(exp(subtract(x, m)), axes=axes, keepdims=True)
     out = add(log(s), m)
     if not keepdims:
