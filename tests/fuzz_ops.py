@@ -418,8 +418,8 @@ class Gen:
         return f"v{len(self.lines)}"
 
     def other(self, shape_ok):
-        """A previous node whose shape passes ``shape_ok``, or None."""
-        ids = [i for i in range(len(self.lines) + 1) if shape_ok(self.shape(i))]
+        """A previous node (not the current one) whose shape passes ``shape_ok``, or None."""
+        ids = [i for i in range(len(self.lines)) if shape_ok(self.shape(i))]
         if not ids or not self.draw(_bools):
             return None
         return f"v{self.pick(ids)}"
@@ -555,7 +555,10 @@ def b_binary(g, f=None):
         b = g.operand(sh)
         return g.add([(f"ad.pow({a}, 2 * ad.tanh({b}))", [f"rel({a}, {a}) * 20"]),
                       (f"ad.pow({a} * {a} + 0.3, 2 * ad.tanh({b}))", [])])
-    b = g.operand(sh)
+    # a constant second operand straddles a's values, so both sides get picked
+    ai = int(a[1:])
+    lo, hi = (min(g.amin(ai), 0.0), max(g.amax(ai), 0.1)) if op in ("maximum", "minimum", "where") else (-2.0, 2.0)
+    b = g.operand(sh, lo=max(lo, -2.0), hi=min(hi, 2.0))
     x, y = (b, a) if swap else (a, b)
     if op in ("maximum", "minimum"):
         return g.add([(f"ad.{op}({x}, {y})", [f"rel(({x} - {y}).abs(), {x}, {y}) * 10"])])
@@ -573,7 +576,11 @@ def b_binary(g, f=None):
         return g.add([(f"ad.where({cond} > 0.25, {x}, {y})", [f"rel(({cond} - 0.25).abs(), {cond}) * 10"])])
     if op == "clip":
         r = g.rng()
-        lo, hi = sorted(np.round(r.uniform(-1.5, 1.5, size=2), 3))
+        vals = torch.cat([v.reshape(-1) for v in g.vals(int(a[1:]))]).numpy()
+        if vals.size:  # bounds inside a's values, so the clip is active somewhere
+            lo, hi = sorted(float(round(q, 3)) for q in np.quantile(vals, r.uniform(0, 1, size=2)))
+        else:
+            lo, hi = sorted(float(q) for q in np.round(r.uniform(-1.5, 1.5, size=2), 3))
         if hi - lo < 0.2:
             hi = lo + 0.5
         kind = g.pick(["both", "min", "max"])

@@ -154,7 +154,7 @@ def torch_reference(name, tf, x, s):
 # ---------------------------------------------------------------------------------------
 # comparison
 # ---------------------------------------------------------------------------------------
-_STATS = {"examples": 0, "checks": 0, "elements": 0, "nonzero": 0}
+_STATS = {"examples": 0, "checks": 0, "elements": 0, "nonzero": 0, "nonzero_checks": 0}
 
 
 def check(got, want64, want32, dtype, what):
@@ -168,6 +168,7 @@ def check(got, want64, want32, dtype, what):
     _STATS["checks"] += 1
     _STATS["elements"] += w.size
     _STATS["nonzero"] += int(np.count_nonzero(w))
+    _STATS["nonzero_checks"] += bool(np.count_nonzero(w))
     if not w.size:
         return
     scale = float(np.max(np.abs(w)))
@@ -299,7 +300,9 @@ def test_fuzz(mode, transform, focus):
 
 
 def test_fuzz_is_meaningful():
-    """The comparisons above were not vacuous: most compared entries were non-zero."""
+    """The comparisons above were not vacuous: most compared a non-zero reference (Jacobians
+    of pointwise steps are sparse, so this counts checks, not entries)."""
     if _STATS["examples"] < 20:
         pytest.skip("too few fuzz examples ran in this session to judge")
-    assert _STATS["elements"] > 0 and _STATS["nonzero"] > 0.3 * _STATS["elements"], _STATS
+    assert _STATS["nonzero_checks"] > 0.5 * _STATS["checks"], _STATS
+    assert _STATS["nonzero"] > 0.05 * _STATS["elements"], _STATS
