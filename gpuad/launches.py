@@ -15,11 +15,17 @@ _lock = threading.Lock()
 
 class count_launches:
     """``with ad.count_launches() as c: ...`` then ``c.launches``; ``c.by_op`` maps
-    primitive names to counts."""
+    primitive names to counts. ``c.transfers`` counts host<->device copies on a GPU
+    device (``cudasim`` records each explicit transfer, ``c.by_transfer`` by kind, and
+    ``c.transfer_bytes`` their size): a call that should stay on the device asserts
+    ``c.transfers == 0``."""
 
     def __init__(self):
         self.launches = 0
         self.by_op = {}
+        self.transfers = 0
+        self.transfer_bytes = 0
+        self.by_transfer = {}
 
     def __enter__(self):
         with _lock:
@@ -40,3 +46,12 @@ def record(name, n=1):
         for c in list(_active):
             c.launches += n
             c.by_op[name] = c.by_op.get(name, 0) + n
+
+
+def record_transfer(kind, nbytes):
+    """One host<->device copy of ``nbytes`` (``kind``: what made it, e.g. ``"get"``)."""
+    if _active:
+        for c in list(_active):
+            c.transfers += 1
+            c.transfer_bytes += nbytes
+            c.by_transfer[kind] = c.by_transfer.get(kind, 0) + 1

@@ -25,7 +25,8 @@ import numpy as np
 
 from . import cache
 from .elementwise import UnsupportedDtype
-from .target import block_size, check_target, grid_size, jit, launch, read_only, stats
+from .target import (array_module, block_size, check_target, grid_size, jit, launch,
+                     read_only, stats)
 
 # op -> (identity expression, pre_map, reduce, post_map). ``IDENT`` is filled from the
 # accumulator dtype for max/min; NaN propagates as in NumPy (a != a is the NaN test).
@@ -274,10 +275,7 @@ def run_reduce(op: str, x, axes, keepdims: bool, target: str):
         from gpuad.errors import GpuadValueError
         raise GpuadValueError(f"gpuad.kernels.run_reduce: op must be one of {tuple(OPS)}, "
                               f"got {op!r}")
-    if target == "cuda":
-        import cupy as xp
-    else:
-        xp = np
+    xp = array_module(target)
     x = xp.asarray(x)
     if np.dtype(x.dtype) not in _KERNEL_DTYPES:
         raise UnsupportedDtype(f"gpuad.kernels.run_reduce: dtype {x.dtype} is not supported "

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import cache
 from .elementwise import UnsupportedDtype
-from .target import check_target, grid_size, jit, launch, read_only, stats
+from .target import array_module, check_target, grid_size, jit, launch, read_only, stats
 
 MAX_K = 8
 
@@ -155,10 +155,7 @@ def _launch(name, k, acc, target, nbatch, *args):
 
 def _prepare(a, target, fname):
     from gpuad.errors import GpuadValueError
-    if target == "cuda":
-        import cupy as xp
-    else:
-        xp = np
+    xp = array_module(target)
     a = xp.asarray(a)
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
         raise GpuadValueError(f"gpuad.kernels.{fname}: expected a stack of square matrices "

@@ -193,6 +193,16 @@ def _install_sim_shims() -> None:
     _shims_installed = True
 
 
+def array_module(target: str):
+    """The device array module of ``target``: CuPy on ``cuda``, its strict stand-in
+    (``gpuad.backends.simcupy``) on ``cudasim``."""
+    if target == "cuda":
+        import cupy
+        return cupy
+    from gpuad.backends import simcupy
+    return simcupy
+
+
 def read_only(arr, target: str):
     """Mark a kernel input as read-only for the launch.
 
@@ -202,7 +212,9 @@ def read_only(arr, target: str):
     """
     if target == "cudasim":
         from numba.cuda.simulator import In
-        return In(arr)
+
+        from gpuad.backends.simcupy import device_memory
+        return In(device_memory(arr))
     return arr
 
 
@@ -232,7 +244,8 @@ def _numba_stream():
 def launch(kern, grid: int, block: int, args, target: str) -> None:
     """Launch ``kern`` on ``target`` (see NOTE(cuda-streams) for the ``cuda`` target)."""
     if target != "cuda":
-        kern[grid, block](*args)
+        from gpuad.backends.simcupy import device_memory
+        kern[grid, block](*[device_memory(a) for a in args])
         return
     import cupy
     from numba import cuda

@@ -22,6 +22,20 @@ SIZES = (1, 31, 32, 33, 257)
 DTYPES = (np.float32, np.float64)
 
 
+def _host(a):
+    """A kernel result on the host: cudasim device arrays, like CuPy's, refuse implicit
+    conversion to NumPy, so results are copied explicitly."""
+    return a.get() if hasattr(a, "__cuda_array_interface__") else a
+
+
+def assert_allclose(actual, desired, **kw):
+    np.testing.assert_allclose(_host(actual), _host(desired), **kw)
+
+
+def assert_array_equal(actual, desired, **kw):
+    np.testing.assert_array_equal(_host(actual), _host(desired), **kw)
+
+
 def tol(dt):
     return dict(rtol=2e-5, atol=2e-6) if dt == np.float32 else dict(rtol=1e-12, atol=1e-13)
 
@@ -46,7 +60,7 @@ def test_elementwise_sizes(n, dt, rng):
     y = rng.standard_normal(n).astype(dt)
     out = kernels.run_elementwise("math.sin(a0) * a1 + 1.0", [x, y], dt, SIM)
     assert out.shape == (2, n) and out.dtype == dt
-    np.testing.assert_allclose(out, np.sin(x) * y + 1.0, **tol(dt))
+    assert_allclose(out, np.sin(x) * y + 1.0, **tol(dt))
     assert kernels.stats.launches["elementwise"] == 1
 
 
@@ -94,7 +108,7 @@ def test_elementwise_registry_expressions(name, rng):
         ref = np.array([math.erf(v) for v in args[0]])
     else:
         ref = _REF[name](*args)
-    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-14)
+    assert_allclose(out, ref, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("shapes", [
@@ -110,12 +124,12 @@ def test_elementwise_broadcasting(shapes, rng):
     out = kernels.run_elementwise(expr, arrays, np.float64, SIM)
     ref = sum((j + 1.0) * a for j, a in enumerate(arrays))
     assert out.shape == np.broadcast_shapes(*shapes)
-    np.testing.assert_allclose(out, ref, rtol=1e-13)
+    assert_allclose(out, ref, rtol=1e-13)
 
 
 def test_elementwise_zero_d_and_empty():
     out = kernels.run_elementwise("math.exp(a0)", [np.array(0.5)], np.float64, SIM)
-    assert out.shape == () and np.isclose(out, np.exp(0.5))
+    assert out.shape == () and np.isclose(_host(out), np.exp(0.5))
     empty = kernels.run_elementwise("a0 * a1", [np.ones((0, 3)), np.ones(3)], np.float64, SIM)
     assert empty.shape == (0, 3)
 
@@ -124,16 +138,16 @@ def test_elementwise_where_bool_condition_and_bool_output(rng):
     c = rng.random((4, 1)) > 0.5
     x, y = rng.standard_normal((4, 3)), rng.standard_normal(3)
     out = kernels.run_elementwise("(a1 if a0 else a2)", [c, x, y], np.float64, SIM)
-    np.testing.assert_array_equal(out, np.where(c, x, y))
+    assert_array_equal(out, np.where(c, x, y))
     lt = kernels.run_elementwise("a0 < a1", [x, y], np.bool_, SIM)
     assert lt.dtype == np.bool_
-    np.testing.assert_array_equal(lt, x < y)
+    assert_array_equal(lt, x < y)
 
 
 def test_elementwise_ieee_special_values():
     # NOTE(simulator-math): nan/inf as on a GPU, not Python's math exceptions.
     x = np.array([-1.0, 0.0, 1000.0])
-    out = kernels.run_elementwise("math.log(a0) + math.exp(a0)", [x], np.float64, SIM)
+    out = _host(kernels.run_elementwise("math.log(a0) + math.exp(a0)", [x], np.float64, SIM))
     assert np.isnan(out[0]) and out[1] == -np.inf + 1 and out[2] == np.inf
 
 
@@ -195,7 +209,7 @@ def test_bad_target():
 def test_reduce_row_lengths(op, K, rng):
     x = rng.uniform(0.9, 1.1, size=(2, K))
     out = kernels.run_reduce(op, x, (1,), False, SIM)
-    np.testing.assert_allclose(out, getattr(np, op)(x, axis=1), rtol=1e-12)
+    assert_allclose(out, getattr(np, op)(x, axis=1), rtol=1e-12)
     assert kernels.stats.launches["reduce"] >= 1
 
 
@@ -207,13 +221,13 @@ def test_reduce_axis_sets(axes, dt, rng):
         out = kernels.run_reduce(op, x, axes, keepdims, SIM)
         ref = getattr(np, op)(x, axis=axes, keepdims=keepdims)
         assert out.shape == ref.shape and out.dtype == ref.dtype
-        np.testing.assert_allclose(out, ref, **tol(dt))
+        assert_allclose(out, ref, **tol(dt))
 
 
 @pytest.mark.parametrize("op", ("prod", "min"))
 def test_reduce_other_ops_axis_pair(op, rng):
     x = rng.uniform(0.5, 1.5, size=(3, 2, 5))
-    np.testing.assert_allclose(kernels.run_reduce(op, x, (0, 2), False, SIM),
+    assert_allclose(kernels.run_reduce(op, x, (0, 2), False, SIM),
                                getattr(np, op)(x, axis=(0, 2)), rtol=1e-12)
 
 
@@ -221,7 +235,7 @@ def test_reduce_two_pass_for_long_rows(rng):
     x = rng.standard_normal(700)
     kernels.stats.reset()
     out = kernels.run_reduce("sum", x, None, False, SIM)
-    np.testing.assert_allclose(out, x.sum(), rtol=1e-12)
+    assert_allclose(out, x.sum(), rtol=1e-12)
     assert kernels.stats.launches["reduce"] == 2  # partials, then the second pass
 
 
@@ -235,7 +249,7 @@ def test_reduce_leading_axes_by_columns(shape, axes, rng):
     for op in ("sum", "max", "min"):
         kernels.stats.reset()
         out = kernels.run_reduce(op, x, axes, False, SIM)
-        np.testing.assert_allclose(out, getattr(np, op)(x, axis=axes), rtol=1e-12)
+        assert_allclose(out, getattr(np, op)(x, axis=axes), rtol=1e-12)
         assert kernels.stats.launches["reduce"] == (2 if shape[0] == 300 else 1)
     assert ("reduce_columns", "sum", np.dtype("float64"), np.dtype("float64"), SIM) in \
         kernels.cache._memo
@@ -246,19 +260,19 @@ def test_reduce_two_warps_per_block(rng, monkeypatch):
     monkeypatch.setattr(target, "_SIM_BLOCK", 64)
     x = rng.standard_normal((2, 100))
     for op in ("sum", "max", "min"):
-        np.testing.assert_allclose(kernels.run_reduce(op, x, (1,), False, SIM),
+        assert_allclose(kernels.run_reduce(op, x, (1,), False, SIM),
                                    getattr(np, op)(x, axis=1), rtol=1e-12)
 
 
 def test_reduce_empty_and_nan():
     x = np.ones((3, 0))
-    np.testing.assert_array_equal(kernels.run_reduce("sum", x, (1,), False, SIM), np.zeros(3))
-    np.testing.assert_array_equal(kernels.run_reduce("prod", x, (1,), True, SIM), np.ones((3, 1)))
+    assert_array_equal(kernels.run_reduce("sum", x, (1,), False, SIM), np.zeros(3))
+    assert_array_equal(kernels.run_reduce("prod", x, (1,), True, SIM), np.ones((3, 1)))
     for op in ("max", "min"):
         with pytest.raises(ValueError, match="empty"):
             kernels.run_reduce(op, x, (1,), False, SIM)
     y = np.array([[1.0, np.nan, 3.0], [1.0, 2.0, 3.0]])
-    out = kernels.run_reduce("max", y, (1,), False, SIM)
+    out = _host(kernels.run_reduce("max", y, (1,), False, SIM))
     assert np.isnan(out[0]) and out[1] == 3.0
 
 
@@ -266,7 +280,7 @@ def test_reduce_int_widens_like_numpy():
     x = np.arange(12, dtype=np.int32).reshape(3, 4)
     out = kernels.run_reduce("sum", x, (0,), False, SIM)
     assert out.dtype == np.sum(x, axis=0).dtype
-    np.testing.assert_array_equal(out, x.sum(axis=0))
+    assert_array_equal(out, x.sum(axis=0))
 
 
 def test_reduction_templates_have_both_variants():
@@ -293,10 +307,10 @@ def test_small_linalg(k, dt, rng):
     t = dict(rtol=2e-3, atol=2e-4) if dt == np.float32 else dict(rtol=1e-9, atol=1e-10)
     det = kernels.run_det(a, SIM)
     assert det.shape == (6,) and det.dtype == dt
-    np.testing.assert_allclose(det, np.linalg.det(a.astype(np.float64)), **t)
+    assert_allclose(det, np.linalg.det(a.astype(np.float64)), **t)
     a = _well_conditioned(rng, (6, k, k), dt)
-    np.testing.assert_allclose(kernels.run_inv(a, SIM), np.linalg.inv(a), **t)
-    np.testing.assert_allclose(kernels.run_solve(a, b, SIM), np.linalg.solve(a, b), **t)
+    assert_allclose(kernels.run_inv(a, SIM), np.linalg.inv(a), **t)
+    assert_allclose(kernels.run_solve(a, b, SIM), np.linalg.solve(a, b), **t)
     assert kernels.stats.launches["det"] == kernels.stats.launches["inv"] == 1
     assert kernels.stats.launches["solve"] == 1
 
@@ -305,18 +319,18 @@ def test_small_linalg_shapes_and_pivoting(rng):
     a = _well_conditioned(rng, (2, 3, 3, 3), np.float64)
     assert kernels.run_det(a, SIM).shape == (2, 3)
     v = rng.standard_normal(3)
-    np.testing.assert_allclose(kernels.run_solve(a, v, SIM),
+    assert_allclose(kernels.run_solve(a, v, SIM),
                                np.linalg.solve(a, v[:, None])[..., 0], rtol=1e-10)
     perm = np.array([[[0.0, 1.0], [1.0, 0.0]]])  # zero leading pivot
-    np.testing.assert_allclose(kernels.run_det(perm, SIM), [-1.0])
-    np.testing.assert_allclose(kernels.run_inv(perm, SIM), perm)
+    assert_allclose(kernels.run_det(perm, SIM), [-1.0])
+    assert_allclose(kernels.run_inv(perm, SIM), perm)
     sing = np.array([[[1.0, 2.0], [2.0, 4.0]]])
     assert kernels.run_det(sing, SIM)[0] == 0.0
 
 
 def test_small_linalg_large_k_uses_library(rng):
     a = _well_conditioned(rng, (2, 9, 9), np.float64)
-    np.testing.assert_allclose(kernels.run_det(a, SIM), np.linalg.det(a), rtol=1e-10)
+    assert_allclose(kernels.run_det(a, SIM), np.linalg.det(a), rtol=1e-10)
     assert kernels.stats.launches["linalg_library"] == 1 and kernels.stats.launches["det"] == 0
 
 
@@ -327,10 +341,10 @@ def test_cudasim_backend_goes_through_kernels(rng):
     assert CudaSimBackend.unavailable_reason() is None
     be = CudaSimBackend()
     x = rng.standard_normal((3, 4))
-    np.testing.assert_allclose(be.elementwise("sin", "math.sin(a0)", [x], np.float64), np.sin(x))
-    np.testing.assert_allclose(be.reduce("sum", x, (0,), False), x.sum(0))
+    assert_allclose(be.elementwise("sin", "math.sin(a0)", [x], np.float64), np.sin(x))
+    assert_allclose(be.reduce("sum", x, (0,), False), x.sum(0))
     a = _well_conditioned(rng, (2, 3, 3), np.float64)
-    np.testing.assert_allclose(be.small_linalg("inv", a), np.linalg.inv(a), rtol=1e-10)
+    assert_allclose(be.small_linalg("inv", a), np.linalg.inv(a), rtol=1e-10)
     assert kernels.stats.launches["elementwise"] == 1
     assert kernels.stats.launches["reduce"] == 1
     assert kernels.stats.launches["inv"] == 1
@@ -341,8 +355,8 @@ def test_cudasim_backend_falls_back_for_complex_and_bool():
     from gpuad.backends.cudasim import CudaSimBackend
     be = CudaSimBackend()
     z = np.array([1 + 2j, -1j])
-    np.testing.assert_allclose(be.elementwise("mul", "a0 * a1", [z, z], np.complex128), z * z)
-    np.testing.assert_allclose(be.elementwise("sin", "math.sin(a0)", [z], np.complex128),
+    assert_allclose(be.elementwise("mul", "a0 * a1", [z, z], np.complex128), z * z)
+    assert_allclose(be.elementwise("sin", "math.sin(a0)", [z], np.complex128),
                                np.sin(z))
     assert be.reduce("sum", np.array([True, True, False]), (0,), False) == 2
     assert kernels.stats.fallbacks["elementwise"] == 2 and kernels.stats.fallbacks["reduce"] == 1
@@ -372,22 +386,22 @@ def test_cuda_kernels_match_numpy(rng):
             out = kernels.run_elementwise("math.sin(a0) * a1", [cp.asarray(x), cp.asarray(y)],
                                           dt, "cuda")
             assert isinstance(out, cp.ndarray)
-            np.testing.assert_allclose(cp.asnumpy(out), np.sin(x) * y, **tol(dt))
+            assert_allclose(cp.asnumpy(out), np.sin(x) * y, **tol(dt))
             for op in ("sum", "prod", "max", "min"):
                 for axes in (None, (0,), (1,)):
                     got = cp.asnumpy(kernels.run_reduce(op, cp.asarray(x), axes, False, "cuda"))
                     ref = getattr(np, op)(x.astype(np.float64), axis=axes)
                     if op == "prod":
                         continue  # products of 10^5 normals under/overflow differently
-                    np.testing.assert_allclose(got, ref, rtol=1e-3 if dt == np.float32 else 1e-9,
+                    assert_allclose(got, ref, rtol=1e-3 if dt == np.float32 else 1e-9,
                                                atol=1e-3 * math.sqrt(n))
     for k in range(1, 9):
         a = _well_conditioned(rng, (100, k, k), np.float64)
         b = rng.standard_normal((100, k, 3))
         ga, gb = cp.asarray(a), cp.asarray(b)
-        np.testing.assert_allclose(cp.asnumpy(kernels.run_det(ga, "cuda")), np.linalg.det(a),
+        assert_allclose(cp.asnumpy(kernels.run_det(ga, "cuda")), np.linalg.det(a),
                                    rtol=1e-9)
-        np.testing.assert_allclose(cp.asnumpy(kernels.run_inv(ga, "cuda")), np.linalg.inv(a),
+        assert_allclose(cp.asnumpy(kernels.run_inv(ga, "cuda")), np.linalg.inv(a),
                                    rtol=1e-9, atol=1e-12)
-        np.testing.assert_allclose(cp.asnumpy(kernels.run_solve(ga, gb, "cuda")),
+        assert_allclose(cp.asnumpy(kernels.run_solve(ga, gb, "cuda")),
                                    np.linalg.solve(a, b), rtol=1e-9, atol=1e-12)

@@ -15,6 +15,7 @@ import importlib.util
 
 import numpy as np
 
+from . import simcupy
 from .base import Backend
 
 
@@ -76,7 +77,7 @@ class KernelBackend(Backend):
 
 class CudaSimBackend(KernelBackend):
     name = "cudasim"
-    xp = np
+    xp = simcupy
     target = "cudasim"
 
     @classmethod
@@ -91,10 +92,10 @@ class CudaSimBackend(KernelBackend):
         return None
 
     def to_numpy(self, arr):
-        return np.asarray(arr)
+        return simcupy.asnumpy(arr)
 
     def is_native(self, arr):
-        return isinstance(arr, np.ndarray)
+        return type(arr) is simcupy.ndarray
 
 
 # -- array-module evaluation of a kernel expression (the dtype fallback) --------------------
@@ -112,6 +113,9 @@ class _XpMath:
         if self._xp is np:
             from .cpu_special import erf
             return erf(x)
+        if self._xp is simcupy:
+            from .cpu_special import erf
+            return simcupy.device_function(erf, "special.erf")(x)  # cupyx.scipy.special's
         from cupyx.scipy.special import erf
         return erf(x)
 
