@@ -46,7 +46,15 @@ def grad_enabled() -> bool:
 
 
 class Trace:
-    """One interpreter level. Subclasses define ``lift``, ``process`` and friends."""
+    """One interpreter level. Subclasses define ``lift``, ``process`` and friends.
+
+    Custom derivative rules (``gpuad.custom``) reach a trace through
+    ``process_custom_jvp_call`` and ``process_custom_vjp_call``, as primitives reach it
+    through ``process``. The defaults suit a trace that does not differentiate (jit's):
+    it runs the function itself, whose ops then come to it one by one. A
+    differentiating trace must define both, or the user's rule would be silently
+    replaced by the derivative of the function's own ops; the defaults raise for it.
+    """
 
     differentiating = False
 
@@ -58,6 +66,22 @@ class Trace:
 
     def process(self, prim, tracers, params):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def process_custom_jvp_call(self, fun, jvp, tracers):
+        """``fun(*tracers)`` for a ``custom_jvp`` function whose JVP rule is
+        ``jvp(primals, tangents) -> (out, tangent_out)``; ``tracers`` are this trace's."""
+        if self.differentiating:
+            raise GpuadRuntimeError(f"custom_jvp: {type(self).__name__} does not define "
+                                    "process_custom_jvp_call")
+        return fun(*tracers)
+
+    def process_custom_vjp_call(self, name, fun, fwd, bwd, tracers):
+        """``fun(*tracers)`` for the ``custom_vjp`` function ``name`` with rules
+        ``fwd(*args) -> (out, residuals)`` and ``bwd(residuals, g) -> cotangents``."""
+        if self.differentiating:
+            raise GpuadRuntimeError(f"custom_vjp: {type(self).__name__} does not define "
+                                    "process_custom_vjp_call")
+        return fun(*tracers)
 
     def __repr__(self):
         return f"{type(self).__name__}(level={self.level})"
@@ -194,3 +218,44 @@ def find_top_trace(values):
             if top is None or tr.level > top.level:
                 top = tr
     return top
+
+
+def _custom_top(args):
+    """``args`` with suspended tracers lowered, and the trace that applies a custom
+    rule to them (None: the eager tape's turn), as ``bind`` chooses."""
+    boundary = _state.nograd_level
+    if boundary >= 0:
+        args = [_lower_suspended(a, boundary) for a in args]
+    top = None
+    for a in args:
+        if isinstance(a, Tracer):
+            tr = a._trace
+            if tr.level is None or tr.level < 0:
+                raise GpuadRuntimeError(
+                    "custom rule: a tracer escaped the transform that created it; "
+                    "return values from the function instead of storing them")
+            if top is None or tr.level > top.level:
+                top = tr
+    if top is None:
+        return args, None
+    return [a if isinstance(a, Tracer) and a._trace is top else top.lift(a) for a in args], top
+
+
+def custom_jvp_call(fun, jvp, args):
+    """The ``bind`` of a ``custom_jvp`` function: the top trace among ``args`` applies
+    it (``Trace.process_custom_jvp_call``); without one the eager tape records it when
+    an argument requires grad."""
+    args, top = _custom_top(args)
+    if top is None:
+        from .interpreters.reverse import eager_custom_jvp
+        return eager_custom_jvp(fun, jvp, args)
+    return top.process_custom_jvp_call(fun, jvp, args)
+
+
+def custom_vjp_call(name, fun, fwd, bwd, args):
+    """The ``bind`` of a ``custom_vjp`` function (see :func:`custom_jvp_call`)."""
+    args, top = _custom_top(args)
+    if top is None:
+        from .interpreters.reverse import eager_custom_vjp
+        return eager_custom_vjp(name, fun, fwd, bwd, args)
+    return top.process_custom_vjp_call(name, fun, fwd, bwd, args)

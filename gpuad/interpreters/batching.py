@@ -4,7 +4,8 @@ this interpreter, so every op of ``jacfwd``/``jacrev`` runs once for all of them
 """
 from __future__ import annotations
 
-from ..core import Trace
+from ..core import Trace, custom_jvp_call, custom_vjp_call
+from ..pytree import tree_flatten, tree_unflatten
 from ..tensor import Tracer
 
 
@@ -29,6 +30,63 @@ class BatchTrace(Trace):
         if odim is None:
             return out
         return BatchTracer(self, out, odim)
+
+    # A custom rule survives vmap at any depth: the call re-enters one level down with
+    # batched versions of the function and its rules (``_batched``), whose outputs come
+    # back with the batch dim at 0.
+    def process_custom_jvp_call(self, fun, jvp, tracers):
+        vals = [t.val for t in tracers]
+        dims = [t.bdim for t in tracers]
+        n = len(tracers)
+
+        def bjvp(primals, tangents):
+            def both(*xs):
+                return jvp(tuple(xs[:n]), tuple(xs[n:]))
+            return _batched(self, both, dims + dims)(*primals, *tangents)
+
+        out = custom_jvp_call(_batched(self, fun, dims), bjvp, vals)
+        return _rewrap(self, out)
+
+    def process_custom_vjp_call(self, name, fun, fwd, bwd, tracers):
+        vals = [t.val for t in tracers]
+        dims = [t.bdim for t in tracers]
+
+        def bbwd(res, g):
+            r, rtd = tree_flatten(res)
+            gl, gtd = tree_flatten(g)
+            k = len(r)
+
+            def inner(*xs):
+                return bwd(tree_unflatten(rtd, list(xs[:k])), tree_unflatten(gtd, list(xs[k:])))
+            return _batched(self, inner, [0] * (k + len(gl)))(*r, *gl)
+
+        out = custom_vjp_call(name, _batched(self, fun, dims), _batched(self, fwd, dims), bbwd,
+                              vals)
+        return _rewrap(self, out)
+
+
+def _batched(trace, fun, dims):
+    """``fun`` re-entered under ``trace`` with inputs batched at ``dims``; outputs
+    come back with the batch dim at 0 (materialized when unbatched)."""
+    from ..ops._util import bdim_front_or_broadcast
+
+    def g(*vals):
+        ins = [v if d is None else BatchTracer(trace, v, d) for v, d in zip(vals, dims)]
+        out = fun(*ins)
+        leaves, td = tree_flatten(out)
+        res = []
+        for x in leaves:
+            if isinstance(x, BatchTracer) and x._trace is trace:
+                res.append(bdim_front_or_broadcast(x.val, x.bdim, trace.axis_size))
+            else:
+                res.append(bdim_front_or_broadcast(x, None, trace.axis_size))
+        return tree_unflatten(td, res)
+    return g
+
+
+def _rewrap(trace, tree):
+    leaves, td = tree_flatten(tree)
+    return tree_unflatten(td, [BatchTracer(trace, x, 0) for x in leaves])
 
 
 class BatchTracer(Tracer):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..core import Trace
+from ..pytree import tree_flatten, tree_unflatten
 from ..tensor import Tracer
 
 
@@ -23,6 +24,27 @@ class JVPTrace(Trace):
         if tout is None:
             return out
         return JVPTracer(self, out, tout)
+
+    def process_custom_jvp_call(self, fun, jvp, tracers):
+        # the user's rule on (primals, tangents), symbolic zero tangents made concrete
+        primals = tuple(t.primal for t in tracers)
+        tangents = tuple(t.tangent if t.tangent is not None else _zeros(t.primal)
+                         for t in tracers)
+        out, tout = jvp(primals, tangents)
+        o, otd = tree_flatten(out)
+        t, _ = tree_flatten(tout)
+        return tree_unflatten(otd, [JVPTracer(self, p, tt) for p, tt in zip(o, t)])
+
+    def process_custom_vjp_call(self, name, fun, fwd, bwd, tracers):
+        from ..errors import GpuadRuntimeError
+        raise GpuadRuntimeError(
+            f"custom_vjp: {name} has only a VJP rule, so it cannot be used in forward mode "
+            "(jvp, jacfwd, hessian); use jacrev/vjp, or define it with custom_jvp")
+
+
+def _zeros(x):
+    from ..ops.creation import zeros
+    return zeros(x.shape, dtype=x.dtype, device=x.device)
 
 
 class JVPTracer(Tracer):
