@@ -459,6 +459,8 @@ class _BitGenerator:
     """CuPy's bit generators expose ``state`` as a *method* (unlike NumPy's property),
     so code that saves and restores a generator must not assign to it."""
 
+    __slots__ = ("_bg",)  # assigning ``state`` raises, as on CuPy's extension type
+
     def __init__(self, bg):
         self._bg = bg
 

@@ -317,6 +317,11 @@ def _compile(graph, device):
             plan.consts[cid] = o[1]._data
             outs.append(cid)
     plan.outputs = outs
+    if device != "cpu":
+        # constants the rewrites made on the host (masks, weight slices) go to the
+        # device once, here, not on every call
+        be = get_backend(device)
+        plan.consts = {k: c if be.is_native(c) else be.asarray(c) for k, c in plan.consts.items()}
     unfused = set()  # sums kept out of kernels that would unroll too far
     while True:
         try:

@@ -11,6 +11,8 @@ import re
 
 import numpy as np
 
+from .graph import host_value
+
 _FUSABLE_DTYPES = {np.dtype(t) for t in ("float32", "float64", "int32", "int64", "bool")}
 _ARG = re.compile(r"\ba(\d+)\b")
 
@@ -213,7 +215,7 @@ def literal_inputs(g, consts):
     for v in g.inputs:
         c = consts.get(v.id)
         if c is not None and getattr(c, "ndim", 1) == 0 and c.dtype.kind in "fib":
-            val = c.item() if hasattr(c, "item") else c
+            val = host_value(c).item() if hasattr(c, "dtype") else c
             lits[v.id] = _literal(val, c.dtype.kind)
         else:
             arrays.append(v)
@@ -236,7 +238,7 @@ def group_body(g, consts):
     local = {v.id: f"a{i}" for i, v in enumerate(arrays)}
     for v in g.inputs:
         if v.id in lits:
-            local[v.id] = Lit(np.asarray(consts[v.id]).item(), v.dtype)
+            local[v.id] = Lit(host_value(consts[v.id]).item(), v.dtype)
     stmts = []
     for e in g.eqns:
         name = f"t{e.out.id}"

@@ -15,8 +15,20 @@ value computed only from scalar arguments and constants may be read while tracin
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..core import Trace
 from ..tensor import Tracer
+
+
+def host_value(c):
+    """A graph constant's value on the host, for compile-time analysis (is it an
+    identity? which literal?): one explicit device-to-host copy per plan on a GPU
+    device, never one per call."""
+    if isinstance(c, np.ndarray):
+        return c
+    get = getattr(c, "get", None)  # CuPy, and the cudasim device array
+    return get() if get is not None else np.asarray(c)
 
 
 class Var:

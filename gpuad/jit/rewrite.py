@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .graph import Eqn
+from .graph import Eqn, host_value
 
 
 def _static_layout(spec, shape, upd_shape):
@@ -147,7 +147,7 @@ def _output_layout(sub, out_sub, sizes):
 def _identity_axes(E, ndim):
     """(p, q) when constant ``E``, broadcast to rank ``ndim``, is an identity matrix
     over axes p < q (and 1 on every other axis); else None."""
-    E = np.asarray(E)
+    E = host_value(E)
     if E.ndim > ndim:
         return None
     shape = (1,) * (ndim - E.ndim) + E.shape
@@ -424,8 +424,8 @@ def _thin_plan(e, consts):
         return None
     if a.id in consts:
         a, b, sa, sb = b, a, sb, sa
-    W = consts[b.id]
-    if not isinstance(W, np.ndarray) or W.dtype.kind != "f" or e.out.dtype.kind != "f":
+    W = host_value(consts[b.id])  # its slices become new constants (moved to the device)
+    if W.dtype.kind != "f" or e.out.dtype.kind != "f":
         return None
     if any(len(set(t)) != len(t) for t in (sa, sb, out)):
         return None

@@ -17,9 +17,39 @@ def is_tensor(x):
 
 
 def constant(value, dtype, device):
-    """A concrete tensor holding host ``value`` (no launch: a host-to-device copy)."""
-    be = get_backend(device)
-    return Tensor._make(be.asarray(np.asarray(value, dtype=dtype)), device)
+    """A concrete tensor holding host ``value`` (no launch: a host-to-device copy).
+
+    NOTE [device scalars]: on a GPU device a Python scalar in an op (``x * 2.0``, the
+    ``1.0`` of a rule) would be one host-to-device copy per op per call. Device arrays
+    are never written in place, so one 0-d array per (device, dtype, value) serves
+    every use: copied once, then reused from a bounded cache."""
+    host = np.asarray(value, dtype=dtype)
+    if device == "cpu" or host.ndim:
+        return Tensor._make(get_backend(device).asarray(host), device)
+    key = (device, host.dtype.str, host.tobytes())
+    arr = _device_scalars.get(key)
+    if arr is None:
+        if len(_device_scalars) >= _DEVICE_SCALARS_MAX:
+            _device_scalars.clear()
+            _scalar_values.clear()
+        arr = _device_scalars[key] = get_backend(device).asarray(host)
+        _scalar_values[id(arr)] = host.item()
+    return Tensor._make(arr, device)
+
+
+def known_scalar(t):
+    """The Python value of concrete 0-d tensor ``t`` when it is known on the host
+    without a device sync (cpu data, or a cached device scalar: NOTE [device
+    scalars]); None otherwise."""
+    d = t._data
+    if isinstance(d, np.ndarray):
+        return d.item()
+    return _scalar_values.get(id(d))
+
+
+_device_scalars = {}
+_scalar_values = {}  # id of a cached device scalar -> its Python value (the arrays live on)
+_DEVICE_SCALARS_MAX = 4096
 
 
 def to_tensor(x, fn, arg, device=None, dtype=None):

@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import GpuadTypeError
 from ..primitive import Primitive
 from ..tensor import Tensor, TensorBase
-from ._util import batch_elementwise, broadcast_shapes, coerce, instantiate
+from ._util import batch_elementwise, broadcast_shapes, coerce, instantiate, known_scalar
 
 # ---------------------------------------------------------------------------------
 # registrars
@@ -121,8 +121,8 @@ def _safe_log(x):
 
 def _pow_d0(o, x, y):
     # y * x**(y-1), and exactly 0 where y == 0 (not 0 * inf at x == 0), as torch does
-    if type(y) is Tensor and y.ndim == 0:  # a constant exponent: keep it a Python number
-        yv = y.item()
+    yv = known_scalar(y) if type(y) is Tensor and y.ndim == 0 else None
+    if yv is not None:  # a constant exponent: keep it a Python number (no device sync)
         if yv == 0:
             return _c(o, 0.0)
         return multiply(y, pow(x, yv - 1))

@@ -35,13 +35,15 @@ def manual_seed(seed):
 
 
 def _generator(device):
+    # NOTE [generator state on the host]: every device's stream of draws is driven by
+    # a NumPy generator, whose state is a plain value to save and restore (chunked
+    # "same" replays one draw per chunk). The cpu draws from it directly; a GPU device
+    # draws from a device generator seeded from it for each draw, so no state lives on
+    # the device (CuPy's bit generators expose ``state`` as a method, not a settable
+    # property, and cannot be rewound) and no random numbers cross the bus.
     g = _generators.get(device)
     if g is None:
-        be = get_backend(device)
-        if be.xp is np:
-            g = np.random.default_rng(_seed)
-        else:
-            g = be.xp.random.default_rng(_seed)
+        g = np.random.default_rng(_seed)
         _generators[device] = g
         _initial[device] = g.bit_generator.state
     return g
@@ -65,13 +67,16 @@ def _draw(fn, kind, shape, dtype, device):
     batched = [t for t in traces if t.randomness == "different"]
     full = tuple(t.axis_size for t in batched) + tuple(shape)
     g = _generator(dev)
+    be = get_backend(dev)
     with _lock:
+        if be.xp is not np:  # NOTE [generator state on the host]
+            g = be.xp.random.default_rng(int(g.integers(0, 2 ** 63 - 1)))
         if kind == "uniform":
             arr = g.random(full, dtype=dt) if dt.kind == "f" else g.random(full)
         else:
             arr = g.standard_normal(full, dtype=dt) if dt.kind == "f" else g.standard_normal(full)
     launches.record(fn)
-    out = Tensor._make(get_backend(dev).asarray(arr), dev)
+    out = Tensor._make(be.asarray(arr), dev)
     # wrap from the outermost trace inwards: each level's tracer holds the outer ones
     for t in batched:
         out = BatchTracer(t, out, 0)
