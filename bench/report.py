@@ -4,11 +4,15 @@ from __future__ import annotations
 import json
 import os
 
-from .run import LIB_LABEL, LIB_ORDER
+from . import timing
+from .run import LIB_LABEL, LIB_ORDER, ratio
 
 COLUMNS = ("workload", "method", "mode", "B", "gpuad", "torch.func", "JAX", "NumPy analytic",
            "gpuad/torch.func", "gpuad/JAX", "launches", "gpuad 1st call", "JAX compile")
+# with CUDA events: gpuad's host time (the Python call, no sync) and wall time (call + sync)
+GPU_COLUMNS = ("gpuad host", "gpuad wall")
 CELL_MAX = 34
+PEERS = ("torch.func", "jax")  # libraries that may fall back to the CPU without a word
 
 
 def fmt_time(s) -> str:
@@ -25,29 +29,70 @@ def fmt_ratio(r) -> str:
     return "-" if r is None else (f"{r:.3g}x")
 
 
-def _cell(entry) -> str:
+def _cell(entry, lib=None, device=None) -> str:
     if entry["median_s"] is not None:
-        return fmt_time(entry["median_s"])
+        t = fmt_time(entry["median_s"])
+        ran_on = entry.get("device")
+        if device == "cuda" and lib in PEERS and ran_on and ran_on != "cuda":
+            t += f" [{ran_on}]"  # a peer that did not run on the GPU says so in every row
+        return t
     st = entry["status"]
     if st.startswith("error"):
         return "error (see notes)"
     return st if len(st) <= CELL_MAX else st[:CELL_MAX - 3] + "..."
 
 
+def gpu_timed(data) -> bool:
+    """Whether gpuad was timed by CUDA events in this run (its host time then has a column)."""
+    return data.get("timing", {}).get("gpuad") == timing.CUDA_EVENTS
+
+
+def columns(data) -> tuple:
+    return COLUMNS + (GPU_COLUMNS if gpu_timed(data) else ())
+
+
 def rows(data) -> list:
     out = []
+    device = data["meta"]["device"]
     for r in data["results"]:
         libs = r["libs"]
         g = libs["gpuad"]
         launches = r.get("launches")
-        out.append([
+        row = [
             r["workload"], r["method"], r["mode"], f"{r['B']:,}",
-            *(_cell(libs[k]) for k in LIB_ORDER),
+            *(_cell(libs[k], k, device) for k in LIB_ORDER),
             fmt_ratio(r.get("ratio_gpuad_torch")), fmt_ratio(r.get("ratio_gpuad_jax")),
             "-" if launches is None else str(launches),
             fmt_time(g.get("first_call_s")) if g.get("first_call_s") is not None else "-",
             fmt_time(libs["jax"].get("compile_s")) if libs["jax"].get("compile_s") else "-",
-        ])
+        ]
+        if gpu_timed(data):
+            row += [fmt_time(g.get("host_median_s")), fmt_time(g.get("wall_median_s"))]
+        out.append(row)
+    return out
+
+
+def timing_notes(data) -> list:
+    """Which timing each library's figures use, and where each library actually ran."""
+    kinds = data.get("timing", {})
+    if not kinds:
+        return []
+    out = []
+    by_kind = {}
+    for lib, kind in kinds.items():
+        by_kind.setdefault(kind, []).append(lib)
+    for kind, libs in by_kind.items():
+        out.append(f"timing of {', '.join(libs)}: {kind}, {timing.DESCRIPTION[kind]}.")
+    if len(by_kind) > 1:
+        out.append("ratios between two libraries timed differently use wall time (call + sync) "
+                   "for both.")
+    if gpu_timed(data):
+        out.append("gpuad host: the Python call alone, before the device finishes; gpuad wall: "
+                   "call plus sync. When host is close to the gpuad figure, the GPU waits on "
+                   "the host.")
+    devices = data.get("devices", {})
+    if data["meta"]["device"] == "cuda" and devices:
+        out.append("ran on: " + "; ".join(f"{k}: {v}" for k, v in devices.items() if v) + ".")
     return out
 
 
@@ -60,6 +105,7 @@ def notes(data) -> list:
          "launches: gpuad kernel launches for one batched call (ad.count_launches).",
          "gpuad 1st call: first call in the process (Numba compiles; for jit: trace + compile + run); "
          "JAX compile: jax.jit(...).lower(x).compile() for that shape."]
+    n += timing_notes(data)
     if data["meta"]["device"] == "cudasim":
         n.append("device cudasim: Numba's CUDA simulator runs every GPU thread in Python; these "
                  "times check the GPU code path, they say nothing about GPU speed.")
@@ -74,11 +120,18 @@ def notes(data) -> list:
     return n
 
 
+def library_line(data) -> str:
+    devices = data.get("devices", {})
+    return "; ".join(f"{k}: {v}" + (f" on {devices[k]}" if devices.get(k) else "")
+                     for k, v in data["libraries"].items())
+
+
 def format_table(data) -> str:
     body = rows(data)
-    widths = [max(len(str(x)) for x in col) for col in zip(COLUMNS, *body)]
+    cols = columns(data)
+    widths = [max(len(str(x)) for x in col) for col in zip(cols, *body)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-    out = [line(COLUMNS), line("-" * w for w in widths)]
+    out = [line(cols), line("-" * w for w in widths)]
     prev = None
     for row in body:
         if prev is not None and row[0] != prev:
@@ -90,7 +143,7 @@ def format_table(data) -> str:
     out.append(f"machine: {m['cpu']}, {m['cores']} cores, threads per library: {m['threads']}; "
                f"device: {data['meta']['device']}; load average at start "
                f"{m.get('load_avg_1_5_15')}, at end {data['meta'].get('load_avg_end_1_5_15')}")
-    out.append("libraries: " + "; ".join(f"{k}: {v}" for k, v in data["libraries"].items()))
+    out.append("libraries: " + library_line(data))
     out += [f"note: {x}" for x in notes(data)]
     out += [f"summary: {x}" for x in summary(data)]
     return "\n".join(out)
@@ -151,11 +204,10 @@ def summary(data) -> list:
                 parts.append(f"gpuad/{peer} geometric mean {gm:.2f}x over {len(vals)} rows "
                              f"(worst {worst_v:.2f}x: {worst['workload']} {worst['method']})")
             if mode == "eager":  # until gpuad has a jit, its eager mode meets JAX's best
-                jit = {(r["workload"], r["method"]): r["libs"]["jax"]["median_s"]
+                jit = {(r["workload"], r["method"]): r["libs"]["jax"]
                        for r in res if r["mode"] == "jit" and r["B"] == B}
-                vals = [(r["libs"]["gpuad"]["median_s"] / jit[(r["workload"], r["method"])], r)
-                        for r in cell if r["libs"]["gpuad"]["median_s"]
-                        and jit.get((r["workload"], r["method"]))]
+                vals = [(v, r) for r in cell
+                        if (v := ratio(r["libs"]["gpuad"], jit.get((r["workload"], r["method"]), {})))]
                 if vals:
                     gm = math.exp(sum(math.log(v) for v, _ in vals) / len(vals))
                     best_v, best = min(vals, key=lambda t: t[0])
@@ -225,7 +277,8 @@ def plot(data, path) -> None:
 
 def markdown_table(data) -> str:
     body = rows(data)
-    out = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join("---" for _ in COLUMNS) + "|"]
+    cols = columns(data)
+    out = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in body]
     return "\n".join(out)
 
@@ -271,7 +324,7 @@ def write_markdown(data, path) -> None:
         f"- Threads: every library pinned to {m['threads']} "
         "(OMP/MKL/OpenBLAS/Numba env vars and XLA_FLAGS set before import, torch.set_num_threads)",
         f"- gpuad device: `{meta['device']}`; versions: {vers}",
-        "- Libraries: " + "; ".join(f"{k}: {v}" for k, v in data["libraries"].items()),
+        "- Libraries: " + library_line(data),
         "",
         "## Workloads",
         "",
@@ -322,7 +375,9 @@ def write_markdown(data, path) -> None:
         "against the reference), warms up, then runs rounds in which every library is called "
         "once, always in the order gpuad, torch.func, JAX, NumPy; the figure is the median over "
         f"rounds ({meta['repeats_min_max'][0]} to {meta['repeats_min_max'][1]} rounds, as many "
-        "as fit a fixed time budget). Numbers from a 2-core virtual machine are noisy: compare "
+        "as fit a fixed time budget). Which clock each library's figures come from (the wall "
+        "clock with a sync; CUDA events on `--device cuda`) and where each ran are in the notes "
+        "under the table. Numbers from a 2-core virtual machine are noisy: compare "
         "ratios from one run, not absolute times across runs.",
         "",
     ]

@@ -33,6 +33,7 @@ import traceback
 import numpy as np
 
 from . import pin_threads  # noqa: F401  (re-exported)
+from . import timing
 from .workloads import WORKLOADS
 
 LIB_ORDER = ("gpuad", "torch.func", "jax", "numpy")
@@ -69,6 +70,8 @@ class Lib:
     name = "?"
     missing: str | None = None  # why the library cannot run here (e.g. "not installed")
     version: str | None = None
+    ran_on = "cpu"  # where its calls actually run: "cpu", "cuda", "cudasim", "cpu (no GPU build)"
+    timer = timing.WallTimer()
 
     def build(self, wl, method: str, mode: str):
         raise NotImplementedError
@@ -107,12 +110,14 @@ class GpuadLib(Lib):
         except Exception as e:
             self.missing = f"device {device!r} unusable ({type(e).__name__}: {e})"
             return
+        self.ran_on = device
         self._sync = None
         if device == "cuda":
             self._sync = getattr(ad, "synchronize", None)
             if self._sync is None:
                 import cupy
                 self._sync = cupy.cuda.runtime.deviceSynchronize
+        self.timer = timing.select_timer(self.name, device, device)
 
     @property
     def has_jit(self) -> bool:
@@ -162,6 +167,12 @@ class TorchLib(Lib):
         except RuntimeError:  # only settable before the first parallel region
             pass
         self.device = "cuda" if device == "cuda" and torch.cuda.is_available() else "cpu"
+        self.ran_on = self.device
+        if device == "cuda" and self.device == "cpu":
+            # torch falls back to the CPU without a word: say so in every row
+            self.ran_on = ("cpu (no GPU build)" if torch.version.cuda is None
+                           else "cpu (CUDA build, no usable GPU)")
+        self.timer = timing.select_timer(self.name, device, self.device, torch=torch)
 
     def build(self, wl, method, mode):
         if mode == "jit":
@@ -193,12 +204,17 @@ class JaxLib(Lib):
             return
         self.jax, self.jnp = jax, jnp
         self.version = jax.__version__
-        self.dev = jax.devices()[0]
+        self.dev = jax.devices("cpu")[0]  # on cpu / cudasim runs, even where JAX has a GPU
         if device == "cuda":
             try:
                 self.dev = jax.devices("gpu")[0]
-            except RuntimeError:
-                pass
+            except RuntimeError:  # no GPU backend: JAX would silently run on the CPU
+                self.dev = jax.devices()[0]
+        self.ran_on = "cuda" if self.dev.platform == "gpu" else self.dev.platform
+        if device == "cuda" and self.dev.platform != "gpu":
+            self.ran_on = ("cpu (no GPU build)" if not _jax_gpu_plugin()
+                           else "cpu (GPU build, no usable GPU)")
+        self.timer = timing.select_timer(self.name, device, self.ran_on)
 
     def _batched(self, wl, method):
         jax = self.jax
@@ -219,6 +235,19 @@ class JaxLib(Lib):
         t0 = time.perf_counter()
         fresh.lower(x).compile()
         return time.perf_counter() - t0
+
+
+def _jax_gpu_plugin() -> bool:
+    """Whether a JAX GPU build is installed (the CUDA plugin of jax[cuda12] / jax[cuda13])."""
+    import importlib.util
+    for m in ("jax_cuda12_plugin", "jax_cuda13_plugin", "jax_plugins.xla_cuda12",
+              "jax_plugins.xla_cuda13"):
+        try:
+            if importlib.util.find_spec(m) is not None:
+                return True
+        except (ImportError, ValueError):  # parent package missing
+            continue
+    return False
 
 
 class NumpyLib(Lib):
@@ -269,7 +298,8 @@ def run_cell(wl, method, mode, B, libs, *, repeats, budget_s, keep_going=False, 
     mismatches = []
     for name in LIB_ORDER:
         lib = libs[name]
-        e = rec["libs"][name] = {"status": "ok", "median_s": None, "times_s": []}
+        e = rec["libs"][name] = {"status": "ok", "median_s": None, "times_s": [],
+                                 "device": lib.ran_on, "timing": lib.timer.kind}
         if lib.missing:
             e["status"] = lib.missing
             continue
@@ -323,20 +353,17 @@ def run_cell(wl, method, mode, B, libs, *, repeats, budget_s, keep_going=False, 
     # a library far slower than the rest gets fewer rounds (at least repeats[0]), so one slow
     # cell cannot eat the run; the others keep the full count
     lib_n = {k: min(n, max(repeats[0], int(2 * budget_s / max(t, 1e-9)))) for k, t in est.items()}
+    samples = {name: [] for name in ready}
     for i in range(n):
         for name, (fn, x) in ready.items():
             if i >= lib_n[name]:
                 continue
             lib = libs[name]
-            t0 = time.perf_counter()
-            out = fn(x)
-            lib.block(out)
-            rec["libs"][name]["times_s"].append(time.perf_counter() - t0)
+            out, sample = lib.timer.measure(lambda: fn(x), lib.block)
+            samples[name].append(sample)
             del out
     for name in ready:
-        e = rec["libs"][name]
-        e["median_s"] = statistics.median(e["times_s"])
-        e["repeats"] = len(e["times_s"])
+        record_times(rec["libs"][name], libs[name].timer, samples[name])
     if "gpuad" in ready:
         fn, x = ready["gpuad"]
         try:
@@ -346,16 +373,35 @@ def run_cell(wl, method, mode, B, libs, *, repeats, budget_s, keep_going=False, 
     return rec
 
 
+def record_times(e: dict, timer, samples: list) -> None:
+    """One library's samples into its entry: ``times_s`` and ``median_s`` are the timer's
+    figure (wall time, or device time for CUDA events); wall, host and device medians beside."""
+    e["timing"] = timer.kind
+    e["times_s"] = [timer.figure(s) for s in samples]
+    e["median_s"] = statistics.median(e["times_s"])
+    e["repeats"] = len(samples)
+    e["wall_median_s"] = statistics.median(s.wall_s for s in samples)
+    e["host_median_s"] = statistics.median(s.host_s for s in samples)
+    dev = [s.device_s for s in samples if s.device_s is not None]
+    e["device_median_s"] = statistics.median(dev) if dev else None
+
+
+def ratio(a: dict, b: dict):
+    """a's time over b's, on the figure both report; wall time when their timings differ
+    (CUDA-event device time against a peer timed by the wall clock)."""
+    key = "median_s" if a.get("timing") == b.get("timing") else "wall_median_s"
+    x, y = a.get(key), b.get(key)
+    return x / y if x and y else None
+
+
 def add_ratios(results: list) -> None:
     """gpuad / peer for each row; jit rows compare with torch.func eager, its only mode."""
     eager = {(r["workload"], r["method"], r["B"]): r for r in results if r["mode"] == "eager"}
     for r in results:
-        g = r["libs"]["gpuad"]["median_s"]
+        g = r["libs"]["gpuad"]
         t_row = eager.get((r["workload"], r["method"], r["B"]), r)
-        t = t_row["libs"]["torch.func"]["median_s"]
-        j = r["libs"]["jax"]["median_s"]
-        r["ratio_gpuad_torch"] = g / t if g and t else None
-        r["ratio_gpuad_jax"] = g / j if g and j else None
+        r["ratio_gpuad_torch"] = ratio(g, t_row["libs"]["torch.func"])
+        r["ratio_gpuad_jax"] = ratio(g, r["libs"]["jax"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -573,6 +619,8 @@ def main(argv=None) -> int:
                  "gpuad_has_jit": (not libs["gpuad"].missing) and libs["gpuad"].has_jit,
                  "machine": machine},
         "libraries": {LIB_LABEL[k]: (lib.missing or f"ok ({lib.version})") for k, lib in libs.items()},
+        "devices": {LIB_LABEL[k]: (None if lib.missing else lib.ran_on) for k, lib in libs.items()},
+        "timing": {LIB_LABEL[k]: lib.timer.kind for k, lib in libs.items() if not lib.missing},
         "workloads": {w: WORKLOADS[w].TITLE for w in names},
         "results": results,
         "errors": errors,
