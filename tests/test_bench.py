@@ -129,3 +129,185 @@ def test_first_call_is_measured_cold_and_warm_in_new_processes():
     assert "error" not in row, row
     # the warm process loads every kernel from the disk cache the cold one wrote
     assert 0 < row["warm_s"] < row["cold_s"]
+
+
+# --------------------------------------------------------------------------------------------
+# timing: the wall timer, the CUDA-event timer (on fake events), and which library gets which
+# --------------------------------------------------------------------------------------------
+class FakeClock:
+    """A host clock that only moves when told."""
+
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self):
+        return self.t
+
+
+class FakeGPU:
+    """A device queue: work enqueued by the host runs later; events stamp the queue's time."""
+
+    def __init__(self, clock):
+        self.clock, self.queue_end = clock, 0.0
+
+    def enqueue(self, seconds):
+        self.queue_end = max(self.queue_end, self.clock.t) + seconds
+
+
+def _fake_cupy(gpu):
+    import types
+
+    class Event:
+        def __init__(self):
+            self.stamp, self.done = None, False
+
+        def record(self, stream=None):
+            self.stamp = max(gpu.queue_end, gpu.clock.t)
+
+        def synchronize(self):
+            gpu.clock.t = max(gpu.clock.t, self.stamp)
+            self.done = True
+
+    def get_elapsed_time(start, stop):
+        if not stop.done:  # CuPy raises cudaErrorNotReady: a timer must sync before reading
+            raise RuntimeError("cudaErrorNotReady")
+        return (stop.stamp - start.stamp) * 1e3
+
+    return types.SimpleNamespace(cuda=types.SimpleNamespace(Event=Event,
+                                                            get_elapsed_time=get_elapsed_time))
+
+
+def test_wall_timer_times_the_call_and_the_wait():
+    from bench.timing import WallTimer
+    clock = FakeClock()
+    waited = []
+
+    def call():
+        clock.t += 0.002            # 2 ms in Python
+        return "out"
+
+    def block(out):
+        waited.append(out)
+        clock.t += 0.005            # 5 ms until the result is ready
+
+    out, s = WallTimer(clock).measure(call, block)
+    assert out == "out" and waited == ["out"]
+    assert s.wall_s == pytest.approx(0.007) and s.host_s == pytest.approx(0.002)
+    assert s.device_s is None and WallTimer().figure(s) == s.wall_s
+
+
+def test_cuda_event_timer_splits_device_and_host_time(monkeypatch):
+    from bench import timing
+    clock = FakeClock()
+    gpu = FakeGPU(clock)
+    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy(gpu))
+    timer = timing.cupy_event_timer(clock)
+    assert timer.kind == timing.CUDA_EVENTS
+
+    def call():                      # 1 ms of host work enqueues 8 ms of kernels
+        gpu.enqueue(0.008)
+        clock.t += 0.001
+        return "J"
+
+    out, s = timer.measure(call, lambda o: None)
+    assert out == "J"
+    assert s.host_s == pytest.approx(0.001)        # the call alone: no sync inside
+    assert s.device_s == pytest.approx(0.008)      # start event to stop event on the device
+    assert s.wall_s == pytest.approx(0.008)        # the host waited for the stop event
+    assert timer.figure(s) == s.device_s
+
+    # a host-bound call: the device idles between short launches, so the events measure the
+    # host's pace (4 ms), not the 0.4 ms of kernels
+    def slow_host():
+        for _ in range(4):
+            gpu.enqueue(0.0001)
+            clock.t += 0.001
+        return "J"
+
+    _, s = timer.measure(slow_host, lambda o: None)
+    assert s.host_s == pytest.approx(0.004) and s.device_s == pytest.approx(0.004)
+
+
+
+def test_cuda_event_timer_in_a_bench_row(monkeypatch):
+    """A cell timed with (fake) CUDA events for gpuad and a peer that fell back to the CPU:
+    the row records device, host and wall medians, the ratio uses wall time for both, and the
+    table says which timing each library used and where the peer really ran."""
+    import time as _time
+
+    from bench import report, run, timing
+    import types
+
+    class Event:  # the "device" is the host here: an event completes when recorded
+        def record(self, stream=None):
+            self.stamp = _time.perf_counter()
+
+        def synchronize(self):
+            pass
+
+    fake = types.SimpleNamespace(cuda=types.SimpleNamespace(
+        Event=Event, get_elapsed_time=lambda a, b: (b.stamp - a.stamp) * 1e3))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    libs = run.make_libs("cpu", 1)
+    libs["gpuad"].timer = timing.cupy_event_timer()
+    libs["gpuad"].ran_on = "cuda"
+    libs["torch.func"].ran_on = "cpu (no GPU build)"
+    rec = run.run_cell(WORKLOADS["pointwise"], "jacfwd", "eager", 4, libs, repeats=(3, 3),
+                       budget_s=0.01)
+    g, t = rec["libs"]["gpuad"], rec["libs"]["torch.func"]
+    assert g["timing"] == "cuda-events" and g["device"] == "cuda" and g["repeats"] == 3
+    assert g["median_s"] == g["device_median_s"] > 0
+    assert 0 < g["host_median_s"] <= g["wall_median_s"]
+    assert t["timing"] == "wall" and t["median_s"] == t["wall_median_s"]
+    run.add_ratios([rec])
+    assert rec["ratio_gpuad_torch"] == pytest.approx(g["wall_median_s"] / t["wall_median_s"])
+    data = {"meta": {"device": "cuda", "machine": run.machine_info(libs, 1)},
+            "libraries": {run.LIB_LABEL[k]: "ok" for k in libs},
+            "devices": {run.LIB_LABEL[k]: lib.ran_on for k, lib in libs.items()},
+            "timing": {run.LIB_LABEL[k]: lib.timer.kind for k, lib in libs.items()},
+            "results": [rec]}
+    text = report.format_table(data)
+    head = text.splitlines()[0]
+    assert "gpuad host" in head and "gpuad wall" in head
+    row = text.splitlines()[2]
+    assert "[cpu (no GPU build)]" in row
+    assert "timing of gpuad: cuda-events" in text
+    assert "ratios between two libraries timed differently use wall time" in text
+    assert "torch.func: ok on cpu (no GPU build)" in text
+    assert "| gpuad host | gpuad wall |" in report.markdown_table(data)
+
+
+def test_timer_selection(monkeypatch):
+    import types
+
+    from bench.timing import CudaEventTimer, WallTimer, select_timer
+    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy(FakeGPU(FakeClock())))
+    made = []
+    fake_torch = types.SimpleNamespace(cuda=types.SimpleNamespace(
+        Event=lambda enable_timing: made.append(enable_timing) or "event"))
+    for device in ("cpu", "cudasim"):  # the wall clock off the GPU, for every library
+        for name in ("gpuad", "torch.func", "jax", "numpy"):
+            assert type(select_timer(name, device, device, torch=fake_torch)) is WallTimer
+    assert type(select_timer("gpuad", "cuda", "cuda")) is CudaEventTimer
+    tt = select_timer("torch.func", "cuda", "cuda", torch=fake_torch)
+    assert type(tt) is CudaEventTimer and tt.new_event() == "event" and made == [True]
+    # a peer that fell back to the CPU, JAX (no event API), NumPy: the wall clock
+    assert type(select_timer("torch.func", "cuda", "cpu (no GPU build)", torch=fake_torch)) is WallTimer
+    assert type(select_timer("jax", "cuda", "cuda")) is WallTimer
+    assert type(select_timer("numpy", "cuda", "cpu")) is WallTimer
+
+
+def test_peers_say_where_they_ran(monkeypatch):
+    torch = pytest.importorskip("torch")
+    from bench.run import JaxLib, TorchLib
+    assert TorchLib("cpu", 1).ran_on == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.version, "cuda", None)
+    lib = TorchLib("cuda", 1)
+    assert lib.device == "cpu" and lib.ran_on == "cpu (no GPU build)" and lib.timer.kind == "wall"
+    monkeypatch.setattr(torch.version, "cuda", "12.8")
+    assert TorchLib("cuda", 1).ran_on == "cpu (CUDA build, no usable GPU)"
+    if pytest.importorskip("jax").devices()[0].platform == "cpu":
+        assert JaxLib("cpu").ran_on == "cpu"
+        lib = JaxLib("cuda")
+        assert lib.ran_on == "cpu (no GPU build)" and lib.dev.platform == "cpu"
