@@ -18,6 +18,11 @@ def eval_prim(prim, args, params):
                 f"{prim.name}: all tensor arguments must be on one device, got {device!r} and {d!r}; "
                 "move them with Tensor.to(device)")
     backend = get_backend(device)
+    with backend.activate():  # the op runs on its tensors' device (NOTE [device names])
+        return _eval_on(prim, args, params, backend, device)
+
+
+def _eval_on(prim, args, params, backend, device):
     out = prim.impl(backend, *[a._data for a in args], **params)
     if prim.kernel:
         launches.record(prim.name)

@@ -317,14 +317,19 @@ class Tensor(TensorBase):
         return bool(self.item())
 
     def to(self, device):
-        from .backends import check_name, get_backend
+        """This tensor on ``device`` (itself when it is there already). Between two devices
+        of one GPU kind (``"cuda"`` -> ``"cuda:1"``) the copy is peer to peer, with no
+        host transfer; otherwise it goes through the host."""
+        from .backends import check_name, device_kind, get_backend
         device = check_name(device, "Tensor.to")
         if device == self._device:
             return self
         src = get_backend(self._device)
         dst = get_backend(device)
-        data = dst.asarray(src.to_numpy(self._data)) if "cuda" in (device, self._device) \
-            else self._data
+        if device_kind(device) == device_kind(self._device):
+            data = dst.asarray(self._data)  # peer to peer (KernelBackend.asarray)
+        else:
+            data = dst.asarray(src.to_numpy(self._data))
         from .ops.pointwise import _copy_to
         return _copy_to(self, data, device)
 
@@ -332,7 +337,7 @@ class Tensor(TensorBase):
         return self.to("cpu")
 
     def __array__(self, dtype=None, copy=None):
-        if self._device == "cuda":
+        if self._device.startswith("cuda") and not self._device.startswith("cudasim"):
             raise GpuadTypeError(
                 "__array__: a cuda tensor cannot be converted to NumPy implicitly; "
                 "call .to('cpu') or .numpy() to copy it to the host")
@@ -349,7 +354,7 @@ class Tensor(TensorBase):
 
     @property
     def __cuda_array_interface__(self):
-        if self._device != "cuda":
+        if not self._device.startswith("cuda") or self._device.startswith("cudasim"):
             raise AttributeError(
                 "__cuda_array_interface__ is only defined for tensors on device 'cuda', "
                 f"this one is on {self._device!r}")

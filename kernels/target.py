@@ -223,26 +223,34 @@ def read_only(arr, target: str):
 # __cuda_array_interface__ and by default *synchronizes the host with the array's stream*
 # before every launch (CUDA_ARRAY_INTERFACE_SYNC). That would make every gpuad op
 # blocking. Instead the arrays are imported with sync=False and the kernel is launched on
-# CuPy's current stream, which orders it after the work that produced its inputs and
-# before the work that consumes its output, with no host synchronization.
-_streams: dict[int, object] = {}
+# CuPy's current stream of the current device, which orders it after the work that
+# produced its inputs and before the work that consumes its output, with no host
+# synchronization. The caller (the backend of the tensors' device, see
+# ``Backend.activate``) has made their device current, so the arrays, the launch and the
+# stream all belong to it. Stream pointers are per device (the null stream is 0 on every
+# device), so the cache of Numba stream objects is keyed by (device id, pointer).
+_streams: dict[tuple[int, int], object] = {}
 
 
 def _numba_stream():
     import cupy
     from numba import cuda
+    dev = cupy.cuda.runtime.getDevice()
     ptr = cupy.cuda.get_current_stream().ptr
-    s = _streams.get(ptr)
+    s = _streams.get((dev, ptr))
     if s is None:
         # ptr 0 is CuPy's null stream, the legacy default stream, which is also Numba's
-        # default stream.
+        # default stream (of the current context: the device's primary context, which
+        # CuPy made current).
         s = cuda.default_stream() if ptr == 0 else cuda.external_stream(ptr)
-        _streams[ptr] = s
+        _streams[(dev, ptr)] = s
     return s
 
 
 def launch(kern, grid: int, block: int, args, target: str) -> None:
-    """Launch ``kern`` on ``target`` (see NOTE(cuda-streams) for the ``cuda`` target)."""
+    """Launch ``kern`` on ``target``'s current device (see NOTE(cuda-streams) for
+    ``cuda``). On ``cudasim``, an argument of another device raises ValueError, as a
+    launch reading another GPU's memory would fail without peer access."""
     if target != "cuda":
         from gpuad.backends.simcupy import device_memory
         kern[grid, block](*[device_memory(a) for a in args])

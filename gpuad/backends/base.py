@@ -6,12 +6,27 @@ dispatch by the core (see ``gpuad.launches``), not here.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
+
+_CURRENT = contextlib.nullcontext()  # activate() when the device is current already
 
 
 class Backend:
-    name: str = "?"
+    name: str = "?"  # the canonical device name (NOTE [device names] in gpuad.backends)
+    index: int = 0  # device index within its kind
     xp = np  # array module: numpy or cupy
+
+    @classmethod
+    def device_count(cls) -> int:
+        """How many devices of this kind there are (cpu: one)."""
+        return 1
+
+    def activate(self):
+        """A context manager that makes this backend's device current for array
+        creation, array-module calls and kernel launches (cheap when it is already)."""
+        return _CURRENT
 
     # -- availability -------------------------------------------------------------
     @classmethod

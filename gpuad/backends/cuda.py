@@ -66,18 +66,18 @@ class CudaBackend(KernelBackend):
     xp = _LazyCupy()
     target = "cuda"
 
-    def __init__(self):
+    def __init__(self, index=0):
         import cupy
         self.xp = cupy  # the real module from here on (isinstance checks, speed)
+        super().__init__(index)  # devices: cupy.cuda.Device, as the simulator's (cudasim.py)
 
     @classmethod
     def unavailable_reason(cls):
         return _reason()
 
-    def asarray(self, data, dtype=None):
-        # Host data (lists, NumPy) is copied to the device once; CuPy arrays and other
-        # CUDA/DLPack producers are taken without a copy when the dtype matches.
-        return self.xp.asarray(data, dtype=dtype)
+    # asarray (KernelBackend's): host data (lists, NumPy) is copied to the device once;
+    # CuPy arrays of this device are taken without a copy when the dtype matches, those
+    # of another device copied peer to peer.
 
     def to_numpy(self, arr):
         return self.xp.asnumpy(arr)

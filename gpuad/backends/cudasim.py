@@ -16,13 +16,42 @@ import importlib.util
 import numpy as np
 
 from . import simcupy
-from .base import Backend
+from .base import _CURRENT, Backend
 
 
 class KernelBackend(Backend):
-    """Dispatch pointwise, reduction and small linalg primitives to ``gpuad.kernels``."""
+    """Dispatch pointwise, reduction and small linalg primitives to ``gpuad.kernels``.
+
+    One instance per device (NOTE [device names] in ``gpuad.backends``): ``xp.cuda``
+    (CuPy's, or the simulator's ``simcupy.cuda``) selects the device, so this code is the
+    same for ``cuda`` and ``cudasim``."""
 
     target = "?"
+
+    def __init__(self, index=0):
+        self.index = index
+        self.name = self.target if index == 0 else f"{self.target}:{index}"
+        self._Device = self.xp.cuda.Device
+        self._get_device = self.xp.cuda.runtime.getDevice
+
+    @classmethod
+    def device_count(cls):
+        return cls.xp.cuda.runtime.getDeviceCount()
+
+    # -- devices ------------------------------------------------------------------
+    def activate(self):
+        if self._get_device() == self.index:
+            return _CURRENT
+        return self._Device(self.index)
+
+    def asarray(self, data, dtype=None):
+        """A device array on this device: host data is copied to it (one host transfer);
+        a device array of another device of this kind is copied peer to peer (no host
+        transfer); one of this device is taken as it is (cast if ``dtype`` says so)."""
+        with self.activate():
+            if self.is_native(data) and data.device.id != self.index:
+                data = data.copy()  # CuPy (and simcupy) copy to the current device
+            return self.xp.asarray(data, dtype=dtype)
 
     # -- kernels ------------------------------------------------------------------
     def elementwise(self, name, expr, arrays, out_dtype):

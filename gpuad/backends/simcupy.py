@@ -17,8 +17,13 @@ So cudasim tensors hold :class:`ndarray`, a device array that behaves like
   with host index arrays each record one host transfer (``gpuad.launches``), so a test
   can assert that a call makes no host round-trip;
 - ``__cuda_array_interface__`` is present;
-- every array belongs to a device (``cudasim:N``); mixing devices in one operation
-  raises as CuPy does, and ``with Device(n):`` selects the current one.
+- every array belongs to a device (``cudasim:N``) and ``with Device(n):`` selects the
+  current one. As in CuPy, new arrays (``xp.empty``, ``asarray`` of host data, results,
+  ``a.copy()``) are allocated on the *current* device; an operation on an array of
+  another device raises ``ValueError`` as CuPy does without peer access (views and
+  explicit transfers excepted), so code that forgets to make a tensor's device current
+  fails here rather than silently computing on the wrong GPU. ``a.copy()`` under
+  ``with Device(n):`` is the peer-to-peer copy (no host transfer).
 
 The module mirrors the part of CuPy's namespace that gpuad uses (``xp.sin``,
 ``xp.linalg.solve``, ``xp.random.default_rng``, ...): each function runs NumPy's on
@@ -137,7 +142,7 @@ class ndarray:
                 for x in inputs):
             # an operator with a NumPy scalar on the left (np.float64(2) * a): CuPy's
             # __array_ufunc__ runs it on the device
-            dev = self._dev
+            dev = current_device_id()
             with np.errstate(all="ignore"):
                 return _wrap_result(ufunc(*[_operand(x, dev) for x in inputs]), dev)
         raise TypeError(f"NumPy ufunc numpy.{ufunc.__name__} called on a cudasim device array: "
@@ -193,10 +198,19 @@ class ndarray:
 
     # -- indexing -----------------------------------------------------------------------
     def __getitem__(self, key):
-        return _wrap(self._a[_index(key, self._dev)], self._dev)
+        if _is_fancy(key):  # a gather kernel on the current device
+            dev = current_device_id()
+            return _wrap(_operand(self, dev)[_index(key, dev)], dev)
+        return _wrap(self._a[_index(key, self._dev)], self._dev)  # a view
 
     def __setitem__(self, key, value):
-        self._a[_index(key, self._dev)] = _operand(value, self._dev)
+        dev = current_device_id()
+        _operand(self, dev)[_index(key, dev)] = _operand(value, dev)
+
+    def copy(self, order="C"):
+        """A copy on the *current* device (CuPy's rule): the peer-to-peer copy when this
+        array lives on another device; never a host transfer."""
+        return _wrap(np.array(self._a, order=order), current_device_id())
 
     # -- methods: NumPy's, on device arrays -----------------------------------------------
     def __getattr__(self, name):
@@ -207,7 +221,11 @@ class ndarray:
             return attr
         if name in ("tobytes", "tofile", "dump", "dumps"):
             raise TypeError(f"cudasim.ndarray.{name}: {_IMPLICIT}")
-        dev = self._dev
+        if name in _VIEWS:  # no kernel: the result is on the array's device
+            dev = self._dev
+        else:  # a kernel on the current device
+            dev = current_device_id()
+            _operand(self, dev)
 
         def method(*args, **kwargs):
             res = attr(*_unwrap_all(args, dev), **_unwrap_kw(kwargs, dev))
@@ -216,7 +234,7 @@ class ndarray:
         return method
 
     def __copy__(self):
-        return _wrap(self._a.copy(), self._dev)
+        return self.copy()
 
     def __deepcopy__(self, memo):
         return self.__copy__()
@@ -230,8 +248,9 @@ class ndarray:
 def device_memory(a):
     """The memory the simulator's kernels read and write for device array ``a`` (the
     simulator stands in for the driver: it takes the host array it lives in). Anything
-    else passes unchanged. Only kernel launches on ``cudasim`` call this."""
-    return a._a if type(a) is ndarray else a
+    else passes unchanged. Only kernel launches on ``cudasim`` call this; like a launch
+    on a GPU without peer access, it requires ``a`` to live on the current device."""
+    return _operand(a, current_device_id()) if type(a) is ndarray else a
 
 
 def _rebuild(host, dev):
@@ -245,21 +264,24 @@ def _wrap(a, dev):
     return out
 
 
-def _check_device(dev, where):
-    cur = current_device_id()
-    if dev != cur:
-        raise ValueError(f"The device where the array resides ({dev}) is different from the "
-                         f"current device ({cur}). Peer access has been activated automatically "
-                         f"when possible. (cudasim: {where})")
+_VIEWS = frozenset({"reshape", "view", "transpose", "swapaxes", "squeeze", "diagonal"})
+
+
+def _is_fancy(key):
+    parts = key if isinstance(key, tuple) else (key,)
+    return any(type(k) is ndarray or isinstance(k, (np.ndarray, list)) for k in parts)
 
 
 def _operand(x, dev):
-    """An operand of an operation on device ``dev``: device arrays are unwrapped,
-    Python and NumPy scalars pass, host arrays raise as in CuPy."""
+    """An operand of an operation on the current device ``dev``: device arrays are
+    unwrapped (they must live on ``dev``, as in CuPy without peer access), Python and
+    NumPy scalars pass, host arrays raise as in CuPy."""
     if type(x) is ndarray:
         if x._dev != dev:
-            raise ValueError(f"cudasim: an operation mixes arrays of device {dev} and device "
-                             f"{x._dev}")
+            raise ValueError(f"The device where the array resides ({x._dev}) is different from "
+                             f"the current device ({dev}). Peer access has been activated "
+                             f"automatically when possible. (cudasim: the operation must run "
+                             f"under `with cuda.Device({x._dev}):`)")
         return x._a
     if isinstance(x, np.ndarray):
         raise TypeError(f"Unsupported type {type(x)} (a NumPy array where a cudasim device "
@@ -311,20 +333,9 @@ def _wrap_result(res, dev):
     return res
 
 
-def _device_of(args, kwargs):
-    for a in list(args) + list(kwargs.values()):
-        if type(a) is ndarray:
-            return a._dev
-        if isinstance(a, (tuple, list)):
-            for v in a:
-                if type(v) is ndarray:
-                    return v._dev
-    return current_device_id()
-
-
 def _function(fn, name):
     def run(*args, **kwargs):
-        dev = _device_of(args, kwargs)
+        dev = current_device_id()  # CuPy runs (and allocates) on the current device
         with np.errstate(all="ignore"):  # a GPU does not warn
             res = fn(*_unwrap_all(args, dev), **_unwrap_kw(kwargs, dev))
         return _wrap_result(res, dev)
@@ -341,24 +352,27 @@ def device_function(host_fn, name):
 
 def _binary(op):
     def method(self, other):
-        o = _operand(other, self._dev)
+        dev = current_device_id()
+        a, o = _operand(self, dev), _operand(other, dev)
         with np.errstate(all="ignore"):
-            return _wrap_result(op(self._a, o), self._dev)
+            return _wrap_result(op(a, o), dev)
     return method
 
 
 def _rbinary(op):
     def method(self, other):
-        o = _operand(other, self._dev)
+        dev = current_device_id()
+        a, o = _operand(self, dev), _operand(other, dev)
         with np.errstate(all="ignore"):
-            return _wrap_result(op(o, self._a), self._dev)
+            return _wrap_result(op(o, a), dev)
     return method
 
 
 def _inplace(op):
     def method(self, other):
         with np.errstate(all="ignore"):
-            op(self._a, _operand(other, self._dev), out=self._a)
+            dev = current_device_id()
+            op(_operand(self, dev), _operand(other, dev), out=self._a)
         return self
     return method
 
@@ -376,10 +390,10 @@ for _name, _op in {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.l
                    "gt": np.greater, "ge": np.greater_equal}.items():
     setattr(ndarray, f"__{_name}__", _binary(_op))
 ndarray.__hash__ = None
-ndarray.__neg__ = lambda self: _wrap(np.negative(self._a), self._dev)
+ndarray.__neg__ = _function(np.negative, "negative")
 ndarray.__pos__ = lambda self: self
-ndarray.__abs__ = lambda self: _wrap(np.abs(self._a), self._dev)
-ndarray.__invert__ = lambda self: _wrap(np.invert(self._a), self._dev)
+ndarray.__abs__ = _function(np.abs, "abs")
+ndarray.__invert__ = _function(np.invert, "invert")
 
 
 # -- the module namespace ------------------------------------------------------------------
@@ -389,7 +403,8 @@ def asarray(a, dtype=None, order=None):
     if type(a) is ndarray:
         if dtype is None or np.dtype(dtype) == a.dtype:
             return a
-        return _wrap(a._a.astype(dtype), a._dev)
+        dev = current_device_id()
+        return _wrap(_operand(a, dev).astype(dtype), dev)
     if hasattr(a, "__cuda_array_interface__") and not isinstance(a, np.ndarray):
         raise TypeError(f"cudasim: cannot take a {type(a).__name__} from another device type")
     host = np.asarray(a, dtype=dtype, order=order)
@@ -402,7 +417,10 @@ array = asarray
 
 def ascontiguousarray(a, dtype=None):
     a = asarray(a, dtype)
-    return a if a._a.flags.c_contiguous else _wrap(np.ascontiguousarray(a._a), a._dev)
+    if a._a.flags.c_contiguous:
+        return a
+    dev = current_device_id()
+    return _wrap(np.ascontiguousarray(_operand(a, dev)), dev)
 
 
 def asnumpy(a, stream=None, order="C", out=None):
@@ -448,8 +466,8 @@ class _Ufunc:
             return attr
         if name == "at":
             def at(a, idx, b=None):
-                dev = a._dev
-                args = (a._a, _index(idx, dev)) + (() if b is None else (_operand(b, dev),))
+                dev = current_device_id()
+                args = (_operand(a, dev), _index(idx, dev)) + (() if b is None else (_operand(b, dev),))
                 self._uf.at(*args)
             return at
         return _function(attr, f"{self.__name__}.{name}")
@@ -485,6 +503,9 @@ class Generator:
         dev = self._dev
 
         def draw(*args, **kwargs):
+            if current_device_id() != dev:  # the generator's state lives on its device
+                raise ValueError(f"The device where the generator resides ({dev}) is "
+                                 f"different from the current device ({current_device_id()})")
             return _wrap_result(np.asarray(fn(*args, **kwargs)), dev)
         return draw
 

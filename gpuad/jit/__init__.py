@@ -222,7 +222,8 @@ class JitFunction:
                                  for k, kk in enumerate(key[1])), key[2])
         if values and isinstance(values[0], Tensor) and not tensors and not scalars:
             device = values[0].device
-        plan = _compile(_optimize(graph, device), device)
+        with get_backend(device).activate():  # NOTE [device names] in gpuad.backends
+            plan = _compile(_optimize(graph, device), device)
         with self._lock:
             self._cache[key] = (plan, out_td, out_statics, feeds)
             self.trace_count += 1
@@ -472,6 +473,11 @@ def _build_group(g, device, consts, views=frozenset()):
 
 # -- run ----------------------------------------------------------------------------
 def _run(plan, arrays):
+    with get_backend(plan.device).activate():  # NOTE [device names] in gpuad.backends
+        return _run_on(plan, arrays)
+
+
+def _run_on(plan, arrays):
     pool = plan.pool
     tile = plan.tile
     if tile is not None and plan.rows.n >= 2 * tile:

@@ -6,7 +6,7 @@ import numbers
 import numpy as np
 
 from .. import launches
-from ..backends import check_name, get_backend, get_default_device
+from ..backends import check_name, device_kind, get_backend, get_default_device
 from ..dtypes import as_dtype, default_float
 from ..errors import GpuadTypeError, GpuadValueError
 from ..tensor import Tensor, TensorBase
@@ -56,7 +56,8 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
         arr = t._data
         be = get_backend(dev)
         arr = be.asarray(arr, dtype=dt) if dt is not None else arr
-        out = Tensor._make(arr if arr is not data._data else arr.copy(), dev)
+        with be.activate():
+            out = Tensor._make(arr if arr is not data._data else arr.copy(), dev)
         if requires_grad:
             out.requires_grad_(True)
         return out
@@ -67,7 +68,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
         from .shape import stack
         return stack([tensor(e, dtype=dt, device=dev) for e in raw])
     try:
-        if type(raw).__module__.startswith("cupy") and dev != "cuda":
+        if type(raw).__module__.startswith("cupy") and device_kind(dev) != "cuda":
             raw = raw.get()
         if dt is None and not hasattr(raw, "dtype"):
             probe = np.asarray(raw)
@@ -130,10 +131,8 @@ def _fill(fn, shape, value, dtype, device):
     be = get_backend(dev)
     dt = as_dtype(dtype, fn) or (default_float if isinstance(value, float) or value is None
                                  else np.asarray(value).dtype)
-    if value is None:
-        arr = be.xp.empty(shape, dtype=dt)
-    else:
-        arr = be.xp.full(shape, value, dtype=dt)
+    with be.activate():
+        arr = be.xp.empty(shape, dtype=dt) if value is None else be.xp.full(shape, value, dtype=dt)
     launches.record(fn)
     return Tensor._make(arr, dev)
 
@@ -183,8 +182,9 @@ def full_like(x, fill_value, dtype=None, device=None):
 def eye(n_rows, n_cols=None, k=0, dtype=None, device=None):
     dev = _device(device, "eye")
     be = get_backend(dev)
-    arr = be.xp.eye(int(n_rows), None if n_cols is None else int(n_cols), k=k,
-                    dtype=as_dtype(dtype, "eye") or default_float)
+    with be.activate():
+        arr = be.xp.eye(int(n_rows), None if n_cols is None else int(n_cols), k=k,
+                        dtype=as_dtype(dtype, "eye") or default_float)
     launches.record("eye")
     return Tensor._make(arr, dev)
 
@@ -197,7 +197,8 @@ def arange(start, stop=None, step=1, dtype=None, device=None):
     dt = as_dtype(dtype, "arange")
     if dt is None and all(isinstance(v, numbers.Integral) for v in (start, stop, step)):
         dt = np.dtype(np.int64)
-    arr = be.xp.arange(start, stop, step, dtype=dt or default_float)
+    with be.activate():
+        arr = be.xp.arange(start, stop, step, dtype=dt or default_float)
     launches.record("arange")
     return Tensor._make(arr, dev)
 
@@ -211,8 +212,9 @@ def linspace(start, stop, num, dtype=None, device=None, endpoint=True):
         return _linspace_ops(start, stop, num, dtype, device, endpoint)
     dev = _device(device, "linspace")
     be = get_backend(dev)
-    arr = be.xp.linspace(start, stop, int(num), endpoint=endpoint,
-                         dtype=as_dtype(dtype, "linspace") or default_float)
+    with be.activate():
+        arr = be.xp.linspace(start, stop, int(num), endpoint=endpoint,
+                             dtype=as_dtype(dtype, "linspace") or default_float)
     launches.record("linspace")
     return Tensor._make(arr, dev)
 

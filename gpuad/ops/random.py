@@ -68,7 +68,7 @@ def _draw(fn, kind, shape, dtype, device):
     full = tuple(t.axis_size for t in batched) + tuple(shape)
     g = _generator(dev)
     be = get_backend(dev)
-    with _lock:
+    with _lock, be.activate():
         if be.xp is not np:  # NOTE [generator state on the host]
             g = be.xp.random.default_rng(int(g.integers(0, 2 ** 63 - 1)))
         if kind == "uniform":
