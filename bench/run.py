@@ -660,4 +660,5 @@ def main(argv=None) -> int:
     if args.markdown:
         report.write_markdown(data, args.markdown)
     print(f"bench: {len(results)} cells in {data['meta']['wall_s']:.1f} s", file=sys.stderr)
-    return 1 if errors else 0
+    # gpuad unusable on the device asked for (no GPU, no CuPy): the run measured only peers
+    return 1 if errors or libs["gpuad"].missing else 0
