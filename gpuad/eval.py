@@ -23,9 +23,18 @@ def eval_prim(prim, args, params):
 
 
 def _eval_on(prim, args, params, backend, device):
-    out = prim.impl(backend, *[a._data for a in args], **params)
-    if prim.kernel:
-        launches.record(prim.name)
+    if getattr(backend, "counts_kernels", False):
+        # GPU: the device kernels are counted where they launch (gpuad.launches); gpuad's
+        # own are recorded under this primitive's name
+        if launches._active:
+            with launches.op_scope(prim.name):
+                out = prim.impl(backend, *[a._data for a in args], **params)
+        else:
+            out = prim.impl(backend, *[a._data for a in args], **params)
+    else:
+        out = prim.impl(backend, *[a._data for a in args], **params)
+        if prim.kernel:
+            launches.record(prim.name)
     t = Tensor._make(out, device)
     if core._state.nograd_level < 0 and prim.differentiable:
         for i, a in enumerate(args):

@@ -18,6 +18,8 @@ import ast
 
 import numpy as np
 
+from gpuad import launches
+
 from . import cache
 from .target import (array_module, block_size, check_target, grid_size, jit, launch,
                      read_only, stats)
@@ -200,4 +202,5 @@ def run_elementwise(expr: str, arrays, out_dtype, target: str):
     block = block_size(target)
     launch(kern, grid_size(target, n, block), block, args, target)
     stats.launches["elementwise"] += 1
+    launches.record_kernel("elementwise")
     return out

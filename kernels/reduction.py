@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gpuad import launches
+
 from . import cache
 from .elementwise import UnsupportedDtype
 from .target import (array_module, block_size, check_target, grid_size, jit, launch,
@@ -184,6 +186,7 @@ def _reduce_columns(op, x2, out_dtype, target, xp):
     launch(kern, grid_size(target, M * C, block), block,
            (read_only(x2.reshape(-1), target), out, M, K, C, L), target)
     stats.launches["reduce"] += 1
+    launches.record_kernel("reduce")
     if C > 1:
         return _reduce_columns(op, out.reshape(C, M), out_dtype, target, xp)
     return out
@@ -246,6 +249,7 @@ def _launch(op, x2, out_dtype, C, target, xp):
     launch(kern, grid_size(target, M * C * block, block), block,
            (read_only(x2.reshape(-1), target), out, M, K, C, L), target)
     stats.launches["reduce"] += 1
+    launches.record_kernel("reduce")
     return out
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gpuad import launches
+
 from . import cache
 from .elementwise import UnsupportedDtype
 from .target import array_module, check_target, grid_size, jit, launch, read_only, stats
@@ -151,6 +153,7 @@ def _launch(name, k, acc, target, nbatch, *args):
     block = _LINALG_BLOCK[target]
     launch(kern, grid_size(target, nbatch, block), block, args, target)
     stats.launches[name] += 1
+    launches.record_kernel(name)
 
 
 def _prepare(a, target, fname):

@@ -195,12 +195,14 @@ def _install_sim_shims() -> None:
 
 def array_module(target: str):
     """The device array module of ``target``: CuPy on ``cuda``, its strict stand-in
-    (``gpuad.backends.simcupy``) on ``cudasim``."""
+    (``gpuad.backends.simcupy``) on ``cudasim``, each behind the proxy that counts the
+    kernels its calls launch (``gpuad.backends.counting``)."""
+    from gpuad.backends.counting import wrap
     if target == "cuda":
         import cupy
-        return cupy
+        return wrap(cupy)
     from gpuad.backends import simcupy
-    return simcupy
+    return wrap(simcupy)
 
 
 def read_only(arr, target: str):

@@ -68,7 +68,8 @@ class CudaBackend(KernelBackend):
 
     def __init__(self, index=0):
         import cupy
-        self.xp = cupy  # the real module from here on (isinstance checks, speed)
+        from .counting import wrap
+        self.xp = wrap(cupy)  # the module from here on, counting the kernels its calls launch
         super().__init__(index)  # devices: cupy.cuda.Device, as the simulator's (cudasim.py)
 
     @classmethod

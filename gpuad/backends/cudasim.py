@@ -15,7 +15,7 @@ import importlib.util
 
 import numpy as np
 
-from . import simcupy
+from . import counting, simcupy
 from .base import _CURRENT, Backend
 
 
@@ -27,6 +27,9 @@ class KernelBackend(Backend):
     same for ``cuda`` and ``cudasim``."""
 
     target = "?"
+    # count_launches counts device kernels here: gpuad's own where gpuad.kernels launches
+    # them, the libraries' through the counting array module (gpuad.backends.counting)
+    counts_kernels = True
 
     def __init__(self, index=0):
         self.index = index
@@ -106,7 +109,7 @@ class KernelBackend(Backend):
 
 class CudaSimBackend(KernelBackend):
     name = "cudasim"
-    xp = simcupy
+    xp = counting.wrap(simcupy)  # simcupy, counting the kernels its calls would launch
     target = "cudasim"
 
     @classmethod
@@ -137,16 +140,18 @@ _MATH_NAMES = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "atan2": "a
 class _XpMath:
     def __init__(self, xp):
         self._xp = xp
+        self._mod = getattr(xp, "module", xp)  # the array module under a counting proxy
 
     def erf(self, x):
-        if self._xp is np:
+        if self._mod is np:
             from .cpu_special import erf
             return erf(x)
-        if self._xp is simcupy:
+        if self._mod is simcupy:
             from .cpu_special import erf
-            return simcupy.device_function(erf, "special.erf")(x)  # cupyx.scipy.special's
+            return counting.counted_call(simcupy.device_function(erf, "special.erf"),
+                                         "cupy.special.erf")(x)  # cupyx.scipy.special's
         from cupyx.scipy.special import erf
-        return erf(x)
+        return counting.counted_call(erf, "cupy.special.erf")(x)
 
     def __getattr__(self, name):
         if name in ("pi", "e", "inf", "nan", "tau"):

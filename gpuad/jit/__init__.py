@@ -222,8 +222,9 @@ class JitFunction:
                                  for k, kk in enumerate(key[1])), key[2])
         if values and isinstance(values[0], Tensor) and not tensors and not scalars:
             device = values[0].device
-        with get_backend(device).activate():  # NOTE [device names] in gpuad.backends
-            plan = _compile(_optimize(graph, device), device)
+        with launches.paused():  # compiling is not a launch (constant folding runs kernels)
+            with get_backend(device).activate():
+                plan = _compile(_optimize(graph, device), device)
         with self._lock:
             self._cache[key] = (plan, out_td, out_statics, feeds)
             self.trace_count += 1
@@ -545,6 +546,7 @@ def _run_steps(steps, env, pool, tag, record_launches, device, dest=None):
     id -> the array a kernel or matrix product making that var writes into. Returns the
     ids of the vars written to ``dest``."""
     be = get_backend(device)
+    gpu = getattr(be, "counts_kernels", False)  # device kernels count themselves
     written = set()
     record = launches.record if record_launches else _no_record
     for n, step in enumerate(steps):
@@ -560,9 +562,13 @@ def _run_steps(steps, env, pool, tag, record_launches, device, dest=None):
                 if res is not None and res is into:
                     written.add(out)
             if res is None:
-                res = prim.impl(be, *args, **params)
+                if gpu and launches._active:
+                    with launches.op_scope(prim.name):
+                        res = prim.impl(be, *args, **params)
+                else:
+                    res = prim.impl(be, *args, **params)
             env[out] = res
-            if prim.kernel:
+            if prim.kernel and not gpu:
                 record(prim.name)
         else:
             st = step[1]
@@ -591,9 +597,9 @@ def _run_steps(steps, env, pool, tag, record_launches, device, dest=None):
                 for (vid, _), o, sh in zip(st.outputs, outs, st.var_shapes):
                     env[vid] = o.reshape(sh)
             else:
-                for (vid, dt), expr in zip(st.outputs, st.exprs):
-                    env[vid] = be.elementwise("fused", expr, ins, dt)
-                    record("fused:" + st.name)
+                with launches.op_scope("fused:" + st.name):  # a GPU: each kernel counts itself
+                    for (vid, dt), expr in zip(st.outputs, st.exprs):
+                        env[vid] = be.elementwise("fused", expr, ins, dt)
     return written
 
 

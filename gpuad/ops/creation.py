@@ -133,7 +133,7 @@ def _fill(fn, shape, value, dtype, device):
                                  else np.asarray(value).dtype)
     with be.activate():
         arr = be.xp.empty(shape, dtype=dt) if value is None else be.xp.full(shape, value, dtype=dt)
-    launches.record(fn)
+    launches.record_dispatch(fn, dev)  # on a GPU the kernels count themselves
     return Tensor._make(arr, dev)
 
 
@@ -185,7 +185,7 @@ def eye(n_rows, n_cols=None, k=0, dtype=None, device=None):
     with be.activate():
         arr = be.xp.eye(int(n_rows), None if n_cols is None else int(n_cols), k=k,
                         dtype=as_dtype(dtype, "eye") or default_float)
-    launches.record("eye")
+    launches.record_dispatch("eye", dev)  # on a GPU the kernels count themselves
     return Tensor._make(arr, dev)
 
 
@@ -199,7 +199,7 @@ def arange(start, stop=None, step=1, dtype=None, device=None):
         dt = np.dtype(np.int64)
     with be.activate():
         arr = be.xp.arange(start, stop, step, dtype=dt or default_float)
-    launches.record("arange")
+    launches.record_dispatch("arange", dev)  # on a GPU the kernels count themselves
     return Tensor._make(arr, dev)
 
 
@@ -215,7 +215,7 @@ def linspace(start, stop, num, dtype=None, device=None, endpoint=True):
     with be.activate():
         arr = be.xp.linspace(start, stop, int(num), endpoint=endpoint,
                              dtype=as_dtype(dtype, "linspace") or default_float)
-    launches.record("linspace")
+    launches.record_dispatch("linspace", dev)  # on a GPU the kernels count themselves
     return Tensor._make(arr, dev)
 
 

@@ -75,7 +75,7 @@ def _draw(fn, kind, shape, dtype, device):
             arr = g.random(full, dtype=dt) if dt.kind == "f" else g.random(full)
         else:
             arr = g.standard_normal(full, dtype=dt) if dt.kind == "f" else g.standard_normal(full)
-    launches.record(fn)
+    launches.record_dispatch(fn, dev)  # on a GPU the kernels count themselves
     out = Tensor._make(be.asarray(arr), dev)
     # wrap from the outermost trace inwards: each level's tracer holds the outer ones
     for t in batched:
