@@ -95,6 +95,17 @@ else
   fi
 fi
 EXTRA="cuda$CUDA"
+# What to install. pyproject's `test` extra includes gpuad[cudasim], whose numba-cuda[cu12]
+# cannot be resolved together with the cuda13 extra's numba-cuda[cu13] (cuda-bindings <13
+# against ==13.*): on CUDA 13 the test extra's other requirements are installed instead
+# (numba-cuda[cu13] brings the simulator and NVRTC itself).
+if [ "$CUDA" = 13 ]; then
+  TEST_REQS=$(sed -n 's/^test *= *\[\(.*\)\]/\1/p' "$ROOT/pyproject.toml" | grep -o '"[^"]*"' \
+              | grep -v '^"gpuad\[' | tr '\n' ' ')
+  TARGET="\".[$EXTRA]\" ${TEST_REQS% }"
+else
+  TARGET="\".[$EXTRA,test]\""
+fi
 ARCHS=$BASE_ARCHS
 case ",$ARCHS," in *",$HOST_ARCH,"*) ;; *) [ -n "$HOST_ARCH" ] && ARCHS="$ARCHS,$HOST_ARCH" ;; esac
 
@@ -105,9 +116,9 @@ q() { printf '%q' "$1"; }
 P="$(q "$VENV/bin/python")"
 PIP="$P -m pip"
 INSTALL="{ [ -x $P ] || $(q "$PY") -m venv $(q "$VENV"); } && $PIP install -q --upgrade pip \
-&& { $PIP install -e \".[$EXTRA,test]\" \"jax[$EXTRA]\" tqdm \
+&& { $PIP install -e $TARGET \"jax[$EXTRA]\" tqdm \
 || { echo 'gpu_check: retrying without JAX (the bench then reports it missing)'; \
-$PIP install -e \".[$EXTRA,test]\"; }; } && $PIP freeze > $(q "$OUT/pip-freeze.txt")"
+$PIP install -e $TARGET; }; } && $PIP freeze > $(q "$OUT/pip-freeze.txt")"
 PYTEST="GPUAD_DEVICE=cuda GPUAD_PYTEST_DEADLINE_S=@DEADLINE@ $P -m pytest -q -m \"$PYTEST_MARKERS\" \
 -p bench.pytest_deadline -p no:cacheprovider -rfE --durations=10 --junitxml $(q "$OUT/pytest.xml")"
 BENCH="$P -m bench --quick --device cuda --json $(q "$OUT/bench.json") --no-progress --no-first-call"
