@@ -1,7 +1,9 @@
 """Benchmarks of gpuad against torch.func, JAX and analytic NumPy Jacobians.
 
 Run ``python -m bench --help``. The workloads are in ``bench.workloads``, the harness in
-``bench.run``, the table, JSON, markdown and plot in ``bench.report``. Nothing here is imported
+``bench.run``, the timers (wall clock; CUDA events on ``--device cuda``) in ``bench.timing``,
+the table, JSON, markdown and plot in ``bench.report``; ``bench/gpu_check.sh`` is the check
+for a CUDA host (docs/kernels.md). Nothing here is imported
 by gpuad itself: torch, JAX, tqdm and matplotlib are the optional ``bench`` extra.
 """
 import os

@@ -496,7 +496,8 @@ def build_parser() -> argparse.ArgumentParser:
         "analytic NumPy Jacobian, in one process, with ratios and gpuad kernel launches."))
     p.add_argument("--quick", action="store_true", help="B = 1,000 only and fewer repeats (< 5 min)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cudasim", "cuda"),
-                   help="gpuad device (peers run on the CPU, or on the GPU for cuda when they can)")
+                   help="gpuad device (peers run on the CPU, or on the GPU for cuda when they can; "
+                        "on cuda gpuad and torch are timed by CUDA events, host time apart)")
     p.add_argument("--json", metavar="PATH", help="write every number to this JSON file")
     p.add_argument("--markdown", metavar="PATH",
                    help="write a markdown report here, with a PNG plot beside it")
