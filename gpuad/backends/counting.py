@@ -63,7 +63,7 @@ MULTI = {"eye": 2, "identity": 2}
 _BLAS = frozenset({"matmul", "dot", "tensordot", "inner", "outer", "vdot", "einsum", "kron"})
 #: ndarray methods that are views when they can be (1 kernel only for a new allocation)
 VIEW_METHODS = frozenset({"reshape", "ravel", "transpose", "swapaxes", "squeeze", "view",
-                          "diagonal", "astype", "conj", "conjugate", "__array_namespace__"})
+                          "diagonal", "astype", "conj", "conjugate"})
 #: ndarray methods that write in place and return nothing: 1 kernel
 IN_PLACE_METHODS = frozenset({"fill", "sort", "partition", "put", "scatter_add",
                               "scatter_max", "scatter_min"})
