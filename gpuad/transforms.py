@@ -568,6 +568,9 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
             tr.transform_name = "vmap"
             ins = [x if d is None else BatchTracer(tr, x, d) for x, d in zip(leaves, dims)]
             out = func(*tree_unflatten(td, ins), **kwargs)
+            if out is None:  # torch.func raises too (a ValueError)
+                raise GpuadValueError("vmap: the function returned None; it must return a "
+                                      "tensor or a pytree (tuple, list, dict) of tensors")
             o_leaves, o_td = tree_flatten(out)
             od = _broadcast_prefix(out_dims, out, "vmap", "argument 'out_dims'")
             res = []

@@ -514,3 +514,9 @@ def test_grad_of_non_real_floating_output_raises(name, kind):
 def test_grad_of_float32_output_is_fine():
     g = ad.grad(lambda v: ad.sum(ad.astype(v, np.float32)))(ad.tensor(X))
     np.testing.assert_allclose(_np(g), np.ones(4))
+
+
+def test_vmap_of_a_function_returning_none_raises_value_error():
+    with pytest.raises(ad.GpuadValueError, match="vmap: the function returned None"):
+        ad.vmap(lambda x: None)(ad.ones(3))
+    assert not ad.core._state.stack
