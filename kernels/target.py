@@ -87,7 +87,9 @@ def jit(pyfn, target: str, cache: bool = True):
     """Compile ``pyfn`` (a kernel function defined in a real module file) for ``target``."""
     if target == "cuda":
         from numba import cuda
-        return cuda.jit(cache=cache)(pyfn)
+
+        from .cache import robust
+        return robust(cuda.jit(cache=cache)(pyfn))  # a damaged cache entry is a miss
     from numba.cuda import simulator
     _install_sim_shims()
     return _SimKernel(simulator.jit(pyfn))
