@@ -412,6 +412,17 @@ def test_det_hessian_at_singular_matrices(n, kind):
         close(N(MODES[mode](ad.linalg.det)(T(A))), want, 1e-11, 1e-12 * scale, what=mode)
 
 
+def test_det_gradient_of_non_finite_matrices_is_nan():
+    # (the SVD behind the k > 4 cofactors would not converge: no error, nan; torch raises
+    # "linalg.svd: ... non-finite values" here)
+    A = np.random.default_rng(4).standard_normal((3, 6, 6))
+    A[1, 2, 2], A[2, 0, 5] = np.nan, np.inf
+    with np.errstate(all="ignore"):
+        g = N(ad.vmap(ad.grad(ad.linalg.det))(T(A)))
+    assert np.isnan(g[1:]).all()
+    close(g[0], torch.func.grad(torch.linalg.det)(tt(A[0])).numpy(), 1e-12, 1e-12)
+
+
 def test_det_gradient_complex_large():
     rng = np.random.default_rng(2)
     A = rng.standard_normal((6, 6)) + 1j * rng.standard_normal((6, 6))

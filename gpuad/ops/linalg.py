@@ -358,13 +358,29 @@ def _cofactor_impl(be, a):
     p_i = prod_{j != i} s_j (exclusive products from both ends, no division). Exact in
     rank: a rank k-1 matrix gets its rank-1 cofactor matrix, lower ranks zero."""
     xp = be.xp
-    u, s, vh = xp.linalg.svd(a)
+    # a matrix with inf or nan has a nan cofactor matrix (as det * inv^T gives); the SVD,
+    # which would not converge, sees zeros instead (a mask, no host round-trip)
+    finite = xp.isfinite(a).all(axis=(-2, -1))[..., None, None]
+    u, s, vh = _svd(xp, xp.where(finite, a, xp.zeros((), dtype=a.dtype)))
     one = xp.ones(s.shape[:-1] + (1,), dtype=s.dtype)
     pre = xp.cumprod(xp.concatenate([one, s[..., :-1]], axis=-1), axis=-1)
     suf = xp.cumprod(xp.concatenate([one, s[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
     sign = xp.linalg.det(u) * xp.linalg.det(vh)
     out = xp.conj(xp.matmul(u * (pre * suf).astype(u.dtype)[..., None, :], vh))
-    return (out * sign[..., None, None]).astype(a.dtype, copy=False)
+    out = xp.where(finite, out * sign[..., None, None], xp.full((), np.nan, dtype=a.dtype))
+    return out.astype(a.dtype, copy=False)
+
+
+def _svd(xp, a):
+    try:
+        return xp.linalg.svd(a)
+    except ValueError:  # a CuPy without batched SVD takes one matrix at a time
+        if a.ndim <= 2 or xp is np:
+            raise
+        flat = a.reshape((-1,) + tuple(a.shape[-2:]))
+        parts = [xp.linalg.svd(m) for m in flat]
+        return tuple(xp.stack([p[i] for p in parts]).reshape(tuple(a.shape[:-2]) + p0.shape)
+                     for i, p0 in enumerate(parts[0]))
 
 
 cofactor_p = Primitive("cofactor", _cofactor_impl)
