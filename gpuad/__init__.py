@@ -22,7 +22,7 @@ from .ops.pointwise import (sin, cos, tan, asin, acos, atan, atan2, sinh, cosh, 
                             where, clip, erf, add, subtract, multiply, divide, negative,
                             equal, not_equal, less, less_equal, greater, greater_equal,
                             logical_and, logical_or, logical_not, astype, stop_gradient,
-                            conj, arcsin, arccos, arctan, arctan2, absolute)
+                            conj, real, arcsin, arccos, arctan, arctan2, absolute)
 from .ops.reductions import (sum, mean, prod, max, min, var, std, logsumexp, cumsum, any, all,
                              amax, amin)
 from .ops.shape import (reshape, transpose, permute_dims, expand_dims, squeeze, broadcast_to,

@@ -221,6 +221,11 @@ def _vjp(func, primals, has_aux, fn):
         prim_out, nodes = [], []
         for x in o_leaves:
             x = _out_leaf(x, fn)
+            if x.dtype.kind not in "fc":  # torch.func refuses these too: no cotangent space
+                raise GpuadTypeError(
+                    f"{fn}: every output of the function must be a floating point or complex "
+                    f"tensor, got dtype {x.dtype}; differentiate a float value instead (an "
+                    "integer or bool result has no derivative)")
             if isinstance(x, ReverseTracer) and x._trace is tr:
                 prim_out.append(x.primal)
                 nodes.append(x.node)

@@ -520,3 +520,13 @@ def test_vmap_of_a_function_returning_none_raises_value_error():
     with pytest.raises(ad.GpuadValueError, match="vmap: the function returned None"):
         ad.vmap(lambda x: None)(ad.ones(3))
     assert not ad.core._state.stack
+
+
+@pytest.mark.parametrize("f", [lambda x: x > 1, lambda x: ad.astype(x, "int64"),
+                               lambda x: (ad.sin(x), x > 0)])
+def test_reverse_mode_of_integer_or_bool_outputs_raises_as_torch(f):
+    # torch.func: "vjp(f, ...): All outputs of f must be floating-point or complex Tensors"
+    for transform in (ad.jacrev, lambda g: lambda x: ad.vjp(g, x)):
+        with pytest.raises(ad.GpuadTypeError):
+            transform(f)(ad.ones(2))
+        assert not ad.core._state.stack

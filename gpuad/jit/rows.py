@@ -113,7 +113,7 @@ def _rule(e, rows, n):
         return _index_rule(e, r, n)
     if name == "einsum":
         return _einsum_rule(p["subscripts"], ins, r)
-    if name in ("det", "inv"):
+    if name in ("det", "inv", "cofactor"):
         return len(ins[0].shape) >= 3 or None
     if name == "solve":
         a, b = ins
