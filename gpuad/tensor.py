@@ -44,6 +44,38 @@ class TensorBase:
         import gpuad
         return gpuad
 
+    # -- NumPy protocols (docs/numpy.md) -------------------------------------------
+    # A NumPy function or ufunc called on a gpuad tensor runs gpuad's own function: the
+    # result is a gpuad tensor, differentiable and batchable. What gpuad does not
+    # implement raises GpuadTypeError (gpuad/numpy_dispatch.py); it never converts.
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        for x in inputs + tuple(kwargs.get("out") or ()):
+            if (hasattr(type(x), "__array_ufunc__") and not isinstance(x, (np.ndarray, TensorBase))
+                    and not np.isscalar(x)):
+                return NotImplemented  # NEP 13: a foreign array type decides
+        from . import numpy_dispatch
+        out = numpy_dispatch.array_ufunc(ufunc, method, inputs, kwargs)
+        if out is not None:
+            return out
+        if ufunc.__name__ == "remainder" and len(inputs) == 2:
+            # no gpuad remainder yet: the operator % rule (an error for a value that carries
+            # a derivative; NumPy's % of the value for a constant)
+            a, b = inputs
+            t = a if isinstance(a, TensorBase) else b
+            r = _remainder(t, b if t is a else a, t is b)
+            if r is not NotImplemented:
+                return r
+            from .ops.creation import tensor
+            vals = [x.numpy() if isinstance(x, TensorBase) else x for x in inputs]
+            return tensor(np.remainder(*vals), device=t.device)
+        raise numpy_dispatch.unimplemented(f"numpy.{ufunc.__name__}", inputs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        if not all(issubclass(t, (np.ndarray, TensorBase)) for t in types):
+            return NotImplemented  # NEP 18: an unknown array type takes part
+        from . import numpy_dispatch
+        return numpy_dispatch.array_function(func, args, kwargs)
+
     # -- operators ---------------------------------------------------------------
     def __add__(self, o): return _P.add(self, o)
     def __radd__(self, o): return _ops().add(o, self)
