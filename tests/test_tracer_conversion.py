@@ -1,8 +1,12 @@
 """A derivative is never silently dropped by a conversion to a concrete value (issue 11).
 
-- A traced value given to NumPy (``np.asarray``, ``tracer.numpy()``, ``np.linalg.inv``,
-  ``np.sin``) raises ``TracerArrayConversionError`` (a ``GpuadTypeError``) naming the
-  conversion and the transform, under every transform.
+- A traced value converted to a NumPy array (``np.asarray``, ``tracer.numpy()``) raises
+  ``TracerArrayConversionError`` (a ``GpuadTypeError``) naming the conversion and the
+  transform, under every transform.
+- A NumPy *function* on a traced value (``np.linalg.inv``, ``np.sin``) dispatches to gpuad's
+  own function through the NumPy protocols (API.md, docs/numpy.md): it is differentiated, and
+  its derivative is the one of the gpuad-written function (tests/test_numpy_protocols.py has
+  the rest).
 - As in torch.func, the value-dependent Python torch.func allows under differentiation
   (``if x > 0``, ``float(x)``, ``x.item()``) keeps working (tests/test_transforms.py,
   ``test_concrete_values_under_differentiation``); under vmap it raises.
@@ -65,11 +69,25 @@ TRANSFORMS = {
     "vmap": lambda body, x: ad.vmap(body)(ad.stack([x, x])),
 }
 TO_NUMPY = {
-    "np.linalg.inv": (lambda v: ad.tensor(np.linalg.inv(v)), "np.asarray"),
     "np.asarray": (lambda v: ad.tensor(np.asarray(v) * 2.0), "np.asarray"),
-    "np.sin": (lambda v: ad.tensor(np.sin(v)), "np.asarray"),
     "numpy()": (lambda v: ad.tensor(v.numpy()), "numpy()"),
 }
+# NumPy functions on a traced value dispatch to gpuad's (the NumPy protocols): the NumPy-
+# written body and the gpuad-written one give the same result under every transform
+NUMPY_FUNCTIONS = {
+    "np.linalg.inv": (lambda v: ad.tensor(np.linalg.inv(v)), lambda v: ad.linalg.inv(v)),
+    "np.sin": (lambda v: ad.tensor(np.sin(v)), lambda v: ad.sin(v)),
+}
+
+
+def _leaves(result, x):
+    """The tensors of a transform's result (a vjp's function applied to a cotangent)."""
+    if callable(result):
+        return _leaves(result(ad.tensor(np.cos(M) + 1.0)), x)
+    if isinstance(result, (tuple, list)):
+        return [leaf for r in result for leaf in _leaves(r, x)]
+    assert isinstance(result, ad.Tensor), type(result)
+    return [result]
 
 
 @pytest.mark.parametrize("conv", list(TO_NUMPY))
@@ -79,15 +97,34 @@ def test_tracer_to_numpy_raises(name, conv):
     _raises(ad.TracerArrayConversionError, lambda: TRANSFORMS[name](body, ad.tensor(M)), word, name)
 
 
+@pytest.mark.parametrize("conv", list(NUMPY_FUNCTIONS))
+@pytest.mark.parametrize("name", list(TRANSFORMS))
+def test_numpy_function_on_tracer_is_differentiated(name, conv):
+    # was: raised TracerArrayConversionError; now np.<fn> dispatches to gpuad's function
+    np_body, ad_body = NUMPY_FUNCTIONS[conv]
+    x = ad.tensor(M)
+    got = _leaves(TRANSFORMS[name](np_body, x), x)
+    want = _leaves(TRANSFORMS[name](ad_body, x), x)
+    assert len(got) == len(want) > 0
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(_np(g), _np(w), rtol=RTOL, atol=1e-14)
+    assert _state.stack == []
+
+
 def test_issue_example_inverse_gradient_is_not_zero():
-    # the issue: this returned zeros
+    # the issue: this returned zeros; it raised until the NumPy protocols, now it is the
+    # derivative of sum(inv(A)): -(A^-T 1 A^-T)
     X2 = ad.tensor(M)
-    _raises(ad.TracerArrayConversionError,
-            lambda: ad.grad(lambda A: ad.sum(ad.tensor(np.linalg.inv(A))))(X2), "grad", "ad.")
+    Ai = np.linalg.inv(M)
+    want = -(Ai.T @ np.ones((2, 2)) @ Ai.T)
+    got = ad.grad(lambda A: ad.sum(ad.tensor(np.linalg.inv(A))))(X2)
+    np.testing.assert_allclose(_np(got), want, rtol=1e-9)
+    got = ad.grad(lambda A: np.sum(np.linalg.inv(A)))(X2)
+    np.testing.assert_allclose(_np(got), want, rtol=1e-9)
     # the gpuad spelling is differentiated
     got = ad.grad(lambda A: ad.sum(ad.linalg.inv(A)))(X2)
-    Ai = np.linalg.inv(M)
-    np.testing.assert_allclose(_np(got), -(Ai.T @ np.ones((2, 2)) @ Ai.T), rtol=1e-9)
+    np.testing.assert_allclose(_np(got), want, rtol=1e-9)
 
 
 def test_nested_tracer_names_the_innermost_transform():
@@ -131,17 +168,35 @@ def test_python_scalars_under_vmap_raise(how):
 # --------------------------------------------------------------------------------------
 # eager tensors that require grad (torch: "Can't call numpy() on Tensor that requires grad")
 # --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("how", ["np.asarray", "numpy()", "np.linalg.inv", "np.sin"])
+@pytest.mark.parametrize("how", ["np.asarray", "numpy()"])
 @pytest.mark.parametrize("leaf", [True, False], ids=["leaf", "result"])
 def test_requires_grad_tensor_to_numpy_raises(how, leaf):
     t = ad.tensor(M, requires_grad=True)
     if not leaf:
         t = t * 2.0
         assert t.requires_grad
-    conv = {"np.asarray": np.asarray, "numpy()": lambda v: v.numpy(),
-            "np.linalg.inv": np.linalg.inv, "np.sin": np.sin}[how]
+    conv = {"np.asarray": np.asarray, "numpy()": lambda v: v.numpy()}[how]
     word = "numpy()" if how == "numpy()" else "np.asarray"
     _raises(ad.TracerArrayConversionError, lambda: conv(t), word, "requires grad", "detach")
+
+
+@pytest.mark.parametrize("how", ["np.linalg.inv", "np.sin"])
+@pytest.mark.parametrize("leaf", [True, False], ids=["leaf", "result"])
+def test_numpy_function_on_requires_grad_tensor_is_recorded(how, leaf):
+    # was: raised; now the NumPy function is gpuad's, recorded on the tape
+    t0 = ad.tensor(M, requires_grad=True)
+    t = t0 if leaf else t0 * 2.0
+    s = 1.0 if leaf else 2.0
+    y = {"np.linalg.inv": np.linalg.inv, "np.sin": np.sin}[how](t)
+    assert isinstance(y, ad.Tensor) and y.requires_grad
+    ct = np.cos(M) + 1.0
+    y.backward(ad.tensor(ct))
+    if how == "np.sin":
+        want = s * np.cos(s * M) * ct
+    else:
+        Ai = np.linalg.inv(s * M)
+        want = -s * (Ai.T @ ct @ Ai.T)
+    np.testing.assert_allclose(_np(t0.grad), want, rtol=1e-9)
 
 
 def test_requires_grad_tensor_converts_when_asked():
@@ -150,7 +205,9 @@ def test_requires_grad_tensor_converts_when_asked():
     np.testing.assert_array_equal(np.asarray(t.detach()), M)
     with ad.no_grad():
         np.testing.assert_array_equal(t.numpy(), M)
-        np.testing.assert_array_equal(np.linalg.inv(t), np.linalg.inv(M))
+        inv = np.linalg.inv(t)  # dispatches to ad.linalg.inv (the NumPy protocols)
+        assert isinstance(inv, ad.Tensor) and not inv.requires_grad
+        np.testing.assert_allclose(inv.numpy(), np.linalg.inv(M), rtol=1e-12)
     # Python numbers, as torch allows
     assert t[0, 0].item() == 2.0 and float(t[0, 1]) == 0.5
     assert t.tolist() == M.tolist()
