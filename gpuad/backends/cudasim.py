@@ -73,6 +73,27 @@ class KernelBackend(Backend):
             out = _xp_eval(expr, arrays, self.xp)
             return self.xp.asarray(out).astype(out_dtype, copy=False)
 
+    def fused_elementwise(self, name, stmts, outs, arrays, out_dtypes, shape):
+        """A multi-output program (``gpuad.kernels.elementwise.program_source``) over
+        ``arrays``, one kernel: a list of arrays of ``shape``, one per output."""
+        from gpuad import kernels
+        from gpuad.kernels import elementwise
+        arrays = [self.xp.asarray(a) for a in arrays]
+        try:
+            return elementwise.run_program(stmts, outs, arrays, out_dtypes, self.target, shape)
+        except kernels.UnsupportedDtype:
+            # Fallback, as in elementwise: the statements one by one with the array module
+            kernels.stats.fallbacks["elementwise"] += 1
+            local = {}
+            for target, expr in stmts:
+                local[target] = _xp_eval(expr, arrays, self.xp, local)
+            res = []
+            for expr, dt in zip(outs, out_dtypes):
+                out = self.xp.asarray(_xp_eval(expr, arrays, self.xp, local))
+                res.append(self.xp.ascontiguousarray(
+                    self.xp.broadcast_to(out.astype(dt, copy=False), shape)))
+            return res
+
     def reduce(self, name, x, axes, keepdims):
         from gpuad import kernels
         x = self.xp.asarray(x)
@@ -184,10 +205,11 @@ class _Vectorize(ast.NodeTransformer):
         return node
 
 
-def _xp_eval(expr, arrays, xp):
+def _xp_eval(expr, arrays, xp, local=None):
     tree = ast.fix_missing_locations(_Vectorize().visit(ast.parse(expr, mode="eval")))
     env = {"xp": xp, "math": _XpMath(xp), "abs": xp.abs, "min": xp.minimum,
            "max": xp.maximum}
     env.update({f"a{j}": a for j, a in enumerate(arrays)})
+    env.update(local or {})
     with np.errstate(all="ignore"):
         return eval(compile(tree, "<gpuad-expr>", "eval"), env)

@@ -300,7 +300,7 @@ _TILE_ROWS = (256, 4096)  # more rows spill L2 between steps; fewer pay more per
 
 class _GroupStep:
     __slots__ = ("fn", "inputs", "outputs", "shape", "exprs", "name", "loop", "in_shapes",
-                 "module", "parallel", "out_shapes", "var_shapes", "strided")
+                 "module", "parallel", "out_shapes", "var_shapes", "strided", "programs")
 
 
 def _compile(graph, device):
@@ -398,7 +398,7 @@ def _lower(graph, device, unfused):
             except codegen_cpu.KernelTooLarge as e:
                 raise codegen_cpu.KernelTooLarge(
                     e.args[0], {x.out.id for x in s.eqns if x.prim.name == "reduce_sum"}) from None
-            n_kernels += 1 if device == "cpu" else len(s.outputs)
+            n_kernels += 1 if device == "cpu" else len({tuple(v.shape) for v in s.outputs})
         else:
             steps.append(("eqn", s.prim, [v.id for v in s.inputs], s.params, s.out.id))
             n_kernels += int(s.prim.kernel)
@@ -464,10 +464,22 @@ def _build_group(g, device, consts, views=frozenset()):
         # Threads only pay off for large groups (and stall when the cores are busy).
         st.parallel = size >= _PARALLEL_MIN
         st.exprs = None
+        st.programs = None
     else:
         st.fn = None
         st.strided = None
-        st.exprs = [fusion.inline_expr(g, v, consts) for v in g.outputs]
+        st.exprs = None
+        # One kernel per output shape (all of a GPU group's outputs have its loop shape,
+        # so one kernel in all): a program computing the group's statements once per
+        # element and writing every output, reading only the inputs they need.
+        st.programs = []
+        by_shape = {}
+        for v in g.outputs:
+            by_shape.setdefault(tuple(v.shape), []).append(v)
+        for shape, vs in by_shape.items():
+            used, stmts, outs = fusion.gpu_program(g, consts, vs)
+            st.programs.append(([v.id for v in used], stmts, outs,
+                                [(v.id, v.dtype) for v in vs], shape))
     st.name = "+".join(e.prim.name for e in g.eqns)
     return st
 
@@ -598,8 +610,11 @@ def _run_steps(steps, env, pool, tag, record_launches, device, dest=None):
                     env[vid] = o.reshape(sh)
             else:
                 with launches.op_scope("fused:" + st.name):  # a GPU: each kernel counts itself
-                    for (vid, dt), expr in zip(st.outputs, st.exprs):
-                        env[vid] = be.elementwise("fused", expr, ins, dt)
+                    for ids, stmts, outs, outvars, shape in st.programs:
+                        res = be.fused_elementwise("fused", stmts, outs, [env[i] for i in ids],
+                                                   [dt for _, dt in outvars], shape)
+                        for (vid, _), r in zip(outvars, res):
+                            env[vid] = r
     return written
 
 

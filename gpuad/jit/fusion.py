@@ -266,3 +266,32 @@ def inline_expr(g, var, consts=None):
         names = [local.get(v.id) or exprs[v.id] for v in e.inputs]
         exprs[e.out.id] = "(" + substitute(expr_of(e), names) + ")"
     return exprs[var.id]
+
+
+def gpu_program(g, consts=None, outputs=None):
+    """The group as one multi-output GPU program (``gpuad.kernels.elementwise``) for
+    ``outputs`` (default: all the group's outputs, which share its loop shape).
+
+    Returns ``(inputs, statements, outs)``: the run-time array inputs the outputs read
+    (a0, a1, ... in this order; inputs only other outputs read are left out), one
+    ``(vK, expression)`` per equation the outputs depend on, in order, each computed
+    once per element, and per output the name of its statement. 0-d constants are
+    literals, as in :func:`inline_expr`."""
+    outputs = g.outputs if outputs is None else outputs
+    lits, arrays = literal_inputs(g, consts or {})
+    need = {v.id for v in outputs}
+    live = []
+    for e in reversed(g.eqns):
+        if e.out.id in need:
+            live.append(e)
+            need.update(v.id for v in e.inputs)
+    live.reverse()
+    used = [v for v in arrays if v.id in need]
+    local = {v.id: f"a{i}" for i, v in enumerate(used)}
+    local.update(lits)
+    stmts = []
+    for e in live:
+        name = f"v{len(stmts)}"
+        stmts.append((name, substitute(expr_of(e), [local[v.id] for v in e.inputs])))
+        local[e.out.id] = name
+    return used, tuple(stmts), tuple(local[v.id] for v in outputs)
