@@ -317,3 +317,9 @@ def covered():
     """Sorted names of what dispatches: ufuncs as ``numpy.NAME``, then functions."""
     ufuncs, funcs = table()
     return sorted(f"numpy.{n}" for n in ufuncs), sorted(funcs)
+
+
+if __name__ == "__main__":
+    _u, _f = covered()
+    print(f"ufuncs ({len(_u)}): " + ", ".join(n[len("numpy."):] for n in _u))
+    print(f"functions ({len(_f)}): " + ", ".join(n[len("numpy."):] for n in _f))

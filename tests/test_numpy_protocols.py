@@ -287,3 +287,20 @@ def test_table_is_generated_from_gpuad_exports():
         assert id(e.fn) in exported or e.fn in numpy_dispatch._OVERRIDES.values(), name
     # nothing gpuad lacks is in the table
     assert "numpy.unique" not in funcs and "gcd" not in ufuncs
+
+
+def test_docs_list_only_what_dispatches():
+    """Every name docs/numpy.md lists under "What dispatches" is in the table."""
+    import re
+    from pathlib import Path
+    text = (Path(__file__).resolve().parent.parent / "docs" / "numpy.md").read_text()
+    section = text.split("## What dispatches")[1].split("## What raises")[0]
+    ufuncs_text, funcs_text = section.split("**Functions**")
+    ufuncs, funcs = numpy_dispatch.table()
+    listed_u = re.findall(r"`([a-z_0-9]+)`", ufuncs_text.split("**Ufuncs**")[1])
+    listed_f = re.findall(r"`([a-z_0-9.]+)`", funcs_text.split("Arguments follow NumPy")[0])
+    assert len(listed_u) > 40 and len(listed_f) > 50
+    for n in listed_u:
+        assert n in ufuncs or f"numpy.{n}" in funcs or getattr(np, n).__name__ in ufuncs, n
+    for n in listed_f:
+        assert f"numpy.{n}" in funcs, n
