@@ -14,8 +14,8 @@ Instances (see :func:`instances`):
   shared-memory-tree variants, 256 threads per block, and the column-reduction template
   (leading axes) for the same ops and dtypes;
 * the small linear algebra kernels det/inv/solve for k = 2, 3, 4, 8, float32 and float64;
-* the fused kernels ``gpuad.jit`` generates for representative programs (see
-  :func:`_fused_extras`), float32 and float64;
+* the multi-output fused kernels ``gpuad.jit`` generates for representative programs
+  (one per fused group, see :func:`_fused_extras`), float32 and float64;
 * anything registered with :func:`register_instance`.
 
 ``numba.cuda.compile_ptx`` runs Numba's NVVM through NVIDIA's NVRTC wheel; no driver or
@@ -90,12 +90,13 @@ def _registry_extras() -> dict:
 
 
 def _fused_extras() -> dict:
-    """Fused kernels ``gpuad.jit`` emits for representative programs: the bench's
-    pointwise function under jit(vmap(jacfwd)) and jit(vmap(jacrev)), and a tanh MLP's
-    input Hessian."""
+    """Fused kernels ``gpuad.jit`` emits for representative programs, one multi-output
+    kernel per fused group: the bench's pointwise function under jit(vmap(jacfwd)) and
+    jit(vmap(jacrev)), a tanh MLP's input Hessian and a 3x3 neo-Hookean energy's Hessian
+    (component reads F[:, i, j]: strided inputs, dozens of outputs per kernel)."""
     try:
         import gpuad as ad
-        from gpuad.jit import fused_expressions
+        from gpuad.jit import fused_programs
     except Exception:
         return {}
 
@@ -106,18 +107,29 @@ def _fused_extras() -> dict:
         w = ad.tensor(np.linspace(-1, 1, 16).reshape(8, 2))
         return ad.sum(ad.tanh(w @ x) ** 2)
 
-    x = ad.ones(4, 16)
-    progs = {"pointwise_jacfwd": (ad.vmap(ad.jacfwd(pointwise)), x),
-             "pointwise_jacrev": (ad.vmap(ad.jacrev(pointwise)), x),
-             "mlp_hessian": (ad.vmap(ad.hessian(mlp)), ad.ones(4, 2))}
+    def neohookean(F):
+        J = (F[0, 0] * (F[1, 1] * F[2, 2] - F[1, 2] * F[2, 1])
+             - F[0, 1] * (F[1, 0] * F[2, 2] - F[1, 2] * F[2, 0])
+             + F[0, 2] * (F[1, 0] * F[2, 1] - F[1, 1] * F[2, 0]))
+        lnJ = ad.log(J)
+        return 0.65 * (ad.sum(F * F) - 3.0) - 1.3 * lnJ + 1.05 * lnJ * lnJ
+
+    F = np.eye(3) + 0.1 * np.arange(18.0).reshape(2, 3, 3) / 18.0
+    progs = {"pointwise_jacfwd": (ad.vmap(ad.jacfwd(pointwise)), ad.ones(4, 16)),
+             "pointwise_jacrev": (ad.vmap(ad.jacrev(pointwise)), ad.ones(4, 16)),
+             "mlp_hessian": (ad.vmap(ad.hessian(mlp)), ad.ones(4, 2)),
+             "neohookean_hessian": (ad.vmap(ad.hessian(neohookean)), ad.tensor(F))}
     out, seen = {}, set()
     for name, (fn, arg) in progs.items():
-        for label, expr, kinds, ndim in fused_expressions(fn, arg):
-            # one-op outputs are already covered by the pointwise table
-            if expr in seen or len(re.findall(r"[-+*/]|math\.", expr)) < 2:
+        for label, stmts, outs, kinds, out_kinds, ndim in fused_programs(fn, arg):
+            key = (stmts, outs, kinds, out_kinds, ndim)
+            if key in seen:
                 continue
-            seen.add(expr)
-            out[f"fused_{name}_{label}"] = (expr, kinds, ndim)
+            seen.add(key)
+            out[f"fused_{name}_{label}"] = (stmts, outs, kinds, out_kinds, ndim)
+    # shared subexpressions, a float and a bool output of one kernel
+    out["fused_multi_sin_mask"] = ((("v0", "math.sin(a0)"), ("v1", "v0 * v0 + a1"),
+                                    ("v2", "v0 > a1")), ("v1", "v2", "v0"), "ff", "fbf", 3)
     return out
 
 
@@ -148,9 +160,10 @@ def instances(include_registry: bool = True) -> list[tuple]:
             for fn in ("det", "inv", "solve"):
                 out.append((f"{fn}_k{k}_{dt}", "linalg", (fn, k, dt)))
     if include_registry:
-        for name, (expr, kinds, ndim) in _fused_extras().items():
+        for name, (stmts, outs, kinds, out_kinds, ndim) in _fused_extras().items():
             for dt in DTYPES:
-                out.append((f"ew_{name}_{dt}", "elementwise", (expr, kinds, ndim, dt)))
+                out.append((f"ew_{name}_{dt}", "program",
+                            (stmts, outs, kinds, out_kinds, ndim, dt)))
     for i, (name, _, _) in enumerate(_EXTRA):
         out.append((name, "extra", i))
     return out
@@ -174,6 +187,17 @@ def _build(kind, spec):
         fn = elementwise.kernel_function(expr, kinds, ndim, fdt.name)
         arr = lambda d: types.Array(from_dtype(d), 1, "C")  # noqa: E731
         sig = [arr(out_dt), types.int64] + [arr(d) for d in in_dt]
+        sig += [types.int64] * (ndim + ndim * len(in_kinds))
+        return fn, tuple(sig)
+    if kind == "program":  # a multi-output fused kernel
+        stmts, outs, in_kinds, out_kinds, ndim, dt = spec
+        fdt = np.dtype(dt)
+        in_dt = [np.dtype(bool) if c == "b" else fdt for c in in_kinds]
+        out_dt = [np.dtype(bool) if c == "b" else fdt for c in out_kinds]
+        kinds = ("b",) * len(in_kinds)  # every input broadcast: the most general layout
+        fn = elementwise.program_function(stmts, outs, kinds, ndim, fdt.name)
+        arr = lambda d: types.Array(from_dtype(d), 1, "C")  # noqa: E731
+        sig = [arr(d) for d in out_dt] + [types.int64] + [arr(d) for d in in_dt]
         sig += [types.int64] * (ndim + ndim * len(in_kinds))
         return fn, tuple(sig)
     if kind == "reduce":

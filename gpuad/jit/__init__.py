@@ -658,21 +658,21 @@ def _matmul_into(pool, key, subscripts, a, b, into=None):
     return as_matmul(np, subscripts, a, b, into=pool.empty(key, shape, dt, 1))
 
 
-def fused_expressions(func, *args):
-    """The fused pointwise groups ``jit(func)(*args)`` compiles, as GPU-template inputs:
-    a list of ``(label, expr, input dtype kinds, ndim)``. Used by the PTX command to compile
-    representative fused kernels without a GPU."""
+def fused_programs(func, *args):
+    """The multi-output kernels ``jit(func)(*args)`` runs for its fused groups on a GPU,
+    as PTX-command inputs: a list of ``(label, statements, outs, input kinds, output
+    kinds, ndim)``, kinds ``"b"`` (bool) or ``"f"`` per input and output. Used by the PTX
+    command to compile representative fused kernels without a GPU."""
     jf = JitFunction(func)
     graph = jf.lower(*args)
     out = []
     for s in fusion.partition(graph):
         if not isinstance(s, fusion.Group) or len(s.eqns) < 2:
             continue
-        _, arrays = fusion.literal_inputs(s, graph.consts)
-        kinds = "".join("b" if v.dtype == np.bool_ else "f" for v in arrays)
-        for v in s.outputs:
-            out.append((f"{s.id}_{v.id}", fusion.inline_expr(s, v, graph.consts), kinds,
-                        max(len(s.shape), 1)))
+        used, stmts, outs = fusion.gpu_program(s, graph.consts)
+        kinds = "".join("b" if v.dtype == np.bool_ else "f" for v in used)
+        out_kinds = "".join("b" if v.dtype == np.bool_ else "f" for v in s.outputs)
+        out.append((f"{s.id}", stmts, outs, kinds, out_kinds, max(len(s.shape), 1)))
     return out
 
 
