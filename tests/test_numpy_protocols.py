@@ -256,6 +256,15 @@ def test_unsupported_raises_naming_it(what, how):
     assert _state.stack == []
 
 
+def test_inplace_ndarray_operator_with_tensor_raises():
+    a = np.ones(3)
+    with pytest.raises(ad.GpuadTypeError, match="numpy.add with out="):
+        a += ad.tensor(Y)
+    np.testing.assert_array_equal(a, np.ones(3))  # untouched
+    with pytest.raises(ad.GpuadTypeError, match="traced by jacrev"):
+        ad.jacrev(lambda y: np.multiply(np.ones(3), y, out=np.ones(3)))(ad.tensor(Y))
+
+
 def test_foreign_array_type_takes_over(monkeypatch):
     """NEP 18: with an unknown array type among the arguments gpuad returns NotImplemented,
     so the foreign type's __array_function__ answers."""
