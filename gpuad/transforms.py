@@ -207,7 +207,7 @@ def vjp(func, *primals, has_aux=False):
     return _vjp(func, primals, has_aux, "vjp")
 
 
-def _vjp(func, primals, has_aux, fn):
+def _vjp(func, primals, has_aux, fn, check_dtype=True):
     p_leaves, p_td = tree_flatten(primals)
     p_leaves = [_diff_leaf(p, fn, f"primals[{i}]") for i, p in enumerate(p_leaves)]
     leaves = [LeafNode(index=i) for i in range(len(p_leaves))]
@@ -221,12 +221,15 @@ def _vjp(func, primals, has_aux, fn):
         prim_out, nodes = [], []
         for x in o_leaves:
             x = _out_leaf(x, fn)
-            if x.dtype.kind not in "fc":  # torch.func refuses these too: no cotangent space
+            traced = isinstance(x, ReverseTracer) and x._trace is tr
+            if check_dtype and not traced and x.dtype.kind not in "fc":
+                # a comparison or another non-differentiable integer/bool result: torch.func
+                # refuses it too (a traced one reaches its cast's rule, which says so)
                 raise GpuadTypeError(
                     f"{fn}: every output of the function must be a floating point or complex "
                     f"tensor, got dtype {x.dtype}; differentiate a float value instead (an "
                     "integer or bool result has no derivative)")
-            if isinstance(x, ReverseTracer) and x._trace is tr:
+            if traced:
                 prim_out.append(x.primal)
                 nodes.append(x.node)
             else:
@@ -283,7 +286,8 @@ def grad_and_value(func, argnums=0, has_aux=False, _name="grad_and_value"):
         fn = _name
         nums, single = _argnums(argnums, len(args), fn)
         diff = [_check_tree(args[i], fn, i) for i in nums]
-        res = _vjp(_partial(func, args, nums, kwargs), diff, has_aux, fn)
+        # grad checks its output's dtype itself, more strictly (real floating only)
+        res = _vjp(_partial(func, args, nums, kwargs), diff, has_aux, fn, check_dtype=False)
         out, vjp_fn = res[0], res[1]
         if not isinstance(out, TensorBase) or out.ndim != 0:
             shape = getattr(out, "shape", type(out).__name__)
