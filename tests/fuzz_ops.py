@@ -62,9 +62,13 @@ class _TorchLinalg:
 
     @staticmethod
     def solve(a, b):
+        # the array API's rule (gpuad, NumPy 2): b is a vector only when 1-d, else a
+        # (batch of) M x K matrices. torch also takes a b with one dim fewer than a as a
+        # batch of vectors, so such a b is broadcast to a's rank first.
         if b.ndim == 1:
             return torch.linalg.solve(a, b)
-        return torch.linalg.solve(a, b)
+        batch = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        return torch.linalg.solve(a.expand(batch + a.shape[-2:]), b.expand(batch + b.shape[-2:]))
 
     @staticmethod
     def norm(x, ord=None, axis=None, keepdims=False):
