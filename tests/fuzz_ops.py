@@ -43,6 +43,15 @@ BIG = 1e4  # values must stay below this in magnitude
 # ---------------------------------------------------------------------------------------
 # torch shim: gpuad's (array API / NumPy) signatures on top of torch
 # ---------------------------------------------------------------------------------------
+def _reduction(fn):
+    """A NumPy-style reduction (``axis=None|int|tuple``, ``keepdims``) from torch's; an
+    empty axis tuple reduces nothing, as in NumPy."""
+    def reduce(x, axis=None, keepdims=False):
+        d = _dims(x, axis)
+        return fn(x, dim=d, keepdim=keepdims) if d else x
+    return staticmethod(reduce)
+
+
 def _dims(x, axis):
     if axis is None:
         return tuple(range(x.ndim))
@@ -130,15 +139,10 @@ class TorchAD:
         return torch.clamp(x, min, max)
 
     # reductions
-    @staticmethod
-    def sum(x, axis=None, keepdims=False):
-        d = _dims(x, axis)
-        return torch.sum(x, dim=d, keepdim=keepdims) if d else x
-
-    @staticmethod
-    def mean(x, axis=None, keepdims=False):
-        d = _dims(x, axis)
-        return torch.mean(x, dim=d, keepdim=keepdims) if d else x
+    sum = _reduction(torch.sum)
+    mean = _reduction(torch.mean)
+    max = _reduction(torch.amax)
+    min = _reduction(torch.amin)
 
     @staticmethod
     def prod(x, axis=None, keepdims=False):
@@ -146,16 +150,6 @@ class TorchAD:
         for a in sorted(d, reverse=True):
             x = torch.prod(x, dim=a, keepdim=True)
         return x if keepdims or not d else torch.squeeze(x, dim=d)
-
-    @staticmethod
-    def max(x, axis=None, keepdims=False):
-        d = _dims(x, axis)
-        return torch.amax(x, dim=d, keepdim=keepdims) if d else x
-
-    @staticmethod
-    def min(x, axis=None, keepdims=False):
-        d = _dims(x, axis)
-        return torch.amin(x, dim=d, keepdim=keepdims) if d else x
 
     @staticmethod
     def var(x, axis=None, correction=0, keepdims=False):
