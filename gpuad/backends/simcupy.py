@@ -350,21 +350,12 @@ def device_function(host_fn, name):
     return _function(host_fn, name)
 
 
-def _binary(op):
+def _binary(op, reflected=False):
     def method(self, other):
         dev = current_device_id()
         a, o = _operand(self, dev), _operand(other, dev)
         with np.errstate(all="ignore"):
-            return _wrap_result(op(a, o), dev)
-    return method
-
-
-def _rbinary(op):
-    def method(self, other):
-        dev = current_device_id()
-        a, o = _operand(self, dev), _operand(other, dev)
-        with np.errstate(all="ignore"):
-            return _wrap_result(op(o, a), dev)
+            return _wrap_result(op(o, a) if reflected else op(a, o), dev)
     return method
 
 
@@ -383,7 +374,7 @@ for _name, _op in {"add": np.add, "sub": np.subtract, "mul": np.multiply,
                    "or": np.bitwise_or, "xor": np.bitwise_xor, "lshift": np.left_shift,
                    "rshift": np.right_shift}.items():
     setattr(ndarray, f"__{_name}__", _binary(_op))
-    setattr(ndarray, f"__r{_name}__", _rbinary(_op))
+    setattr(ndarray, f"__r{_name}__", _binary(_op, reflected=True))
     if _name != "matmul":
         setattr(ndarray, f"__i{_name}__", _inplace(_op))
 for _name, _op in {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
