@@ -19,7 +19,8 @@ strict). Every example compares at least one non-empty output (see ``_STATS``).
 
 ``GPUAD_FUZZ_EXAMPLES=N`` runs a long, randomized profile: N examples per eager test and
 N // 10 (at least 3) per jit test, over every mode, transform and focus; CI uses a bounded,
-derandomized profile (about 2 minutes).
+derandomized profile (about 2 minutes). A long run saves its failing examples in
+``.hypothesis/fuzz``: rerunning a failed test replays them first.
 
 Known open bugs
 ---------------
@@ -38,6 +39,7 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, given, note, settings, strategies as st
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 import gpuad as ad
 
@@ -284,7 +286,10 @@ def _run_example(mode, transform, ex):
 
 def _settings(mode, focus):
     n = (_N_GENERAL if focus == "general" else _N)[mode]
-    return settings(max_examples=n, deadline=None, derandomize=not _LONG, database=None,
+    # a long run keeps its failing examples (shrunk) in .hypothesis/fuzz, so the next run
+    # of the same test replays them first; CI is derandomized and keeps nothing
+    db = DirectoryBasedExampleDatabase(".hypothesis/fuzz") if _LONG else None
+    return settings(max_examples=n, deadline=None, derandomize=not _LONG, database=db,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.filter_too_much], print_blob=True)
 
