@@ -246,6 +246,9 @@ ZERO_SIZE = {
     "vmap(jacfwd) of no rows": (ad.vmap(ad.jacfwd(lambda x: ad.sin(x) * x)), (0, 3)),
     "vmap(jacrev) of empty rows": (ad.vmap(ad.jacrev(lambda x: ad.sin(x) * ad.sum(x))), (4, 0)),
     "mean over an empty axis": (lambda x: ad.mean(x, axis=0), (0, 3)),
+    "vmap(jacrev) of an empty product of contractions": (
+        ad.vmap(ad.jacrev(lambda x: ad.prod((ad.zeros(2, 0) @ ad.abs(x)) * ad.zeros(2, 0)))),
+        (2, 0, 0)),
 }
 
 

@@ -155,7 +155,7 @@ def _identity_axes(E, ndim):
     if len(axes) != 2 or shape[axes[0]] != shape[axes[1]]:
         return None
     n = shape[axes[0]]
-    if not np.array_equal(E.reshape(n, n), np.eye(n, dtype=E.dtype)):
+    if n == 0 or not np.array_equal(E.reshape(n, n), np.eye(n, dtype=E.dtype)):
         return None
     return axes[0], axes[1]
 
@@ -206,6 +206,8 @@ def contractions_through_identity(graph):
 
 def _relabel(e, producer, consts):
     from ..ops.pointwise import mul_p
+    if any(0 in v.shape for v in (*e.inputs, e.out)):
+        return None  # an empty contraction: nothing to gain, and size-1 squeezing misreads it
     ins, out_sub = e.params["subscripts"].split("->")
     subs = ins.split(",")
     for xi in (0, 1):
@@ -320,6 +322,8 @@ def _terms(v, producer, depth=0):
 def _product_plans(e, producer, consts):
     """One plan per term of the operand (``_product_plan``), or None unless every
     term has one: ``einsum(P1 + P2, W) = einsum(P1, W) + einsum(P2, W)``."""
+    if any(0 in v.shape for v in (*e.inputs, e.out)):
+        return None  # an empty contraction: nothing to gain, and size-1 squeezing misreads it
     ins, out_sub = e.params["subscripts"].split("->")
     subs = ins.split(",")
     for xi in (0, 1):
