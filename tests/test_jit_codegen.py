@@ -178,6 +178,48 @@ def test_all_constant_equations_are_evaluated_once(rng):
                                rtol=1e-14)
 
 
+
+@pytest.mark.parametrize("device", ["cpu", "cudasim"])
+def test_folded_constants_keep_their_shape(device):
+    # NumPy's ascontiguousarray turns a 0-d array into a 1-d one; a folded 0-d constant
+    # that came back (1,) broke the einsum that consumed it (found by the long fuzz run)
+    from gpuad.jit.graph import Eqn, Graph
+    from gpuad.jit.rewrite import fold_constants
+    from gpuad.ops.linalg import einsum_p
+    from gpuad.ops.reductions import sum_p
+    from gpuad.backends import get_backend
+    f64 = np.dtype("float64")
+    g = Graph()
+    C = g.new_var((3,), f64)
+    S = g.new_var((), f64)
+    O = g.new_var((), f64)
+    g.consts[C.id] = get_backend(device).asarray(np.array([1.0, 2.0, 3.0]))
+    g.eqns = [Eqn(sum_p, [C], {"axes": (0,), "keepdims": False}, S),
+              Eqn(einsum_p, [S, S], {"subscripts": ",->"}, O)]
+    g.outputs = [O]
+    fold_constants(g, device)
+    assert g.eqns == []
+    assert g.consts[S.id].shape == () and g.consts[O.id].shape == ()
+    assert float(g.consts[O.id]) == 36.0
+
+
+def test_jit_hessian_through_keepdims_products_and_a_0d_fold(rng):
+    # the fuzz example: the all-constant tail of the graph folds to 0-d values
+    x = ad.tensor(rng.uniform(0.1, 1.0, size=(3, 2)))
+    c0 = ad.tensor(rng.normal(size=(3, 1)))
+    c1 = ad.tensor(np.array([[[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]]]))
+    c2, c3 = ad.tensor(np.array([[[1.94]]])), ad.tensor(np.array([[0.077, 0.167]]))
+    c4 = ad.tensor(np.array([[[1.0, 1.0]]]))
+
+    def f(x):
+        v = ad.reshape(ad.pow(x * x + 0.3, 2 * ad.tanh(c0)), (-1, 3, 2))
+        v = ad.prod(v * c1, axis=None, keepdims=True)
+        v = ad.tensordot(ad.pow(v * v + 0.3, 2 * ad.tanh(c2)), c3, axes=1)
+        return ad.prod(v * c4, axis=None, keepdims=True)
+
+    np.testing.assert_allclose(ad.jit(ad.hessian(f))(x).numpy(), ad.hessian(f)(x).numpy(),
+                               rtol=1e-12, atol=1e-14)
+
 def _chain(x):
     return ad.sin(x) * ad.exp(-x * x) + x * ad.sum(x)
 

@@ -107,7 +107,8 @@ def fold_constants(graph, device):
         if (e.inputs and all(v.id in graph.consts for v in e.inputs)
                 and int(np.prod(e.out.shape)) <= _CONST_FOLD_MAX):
             val = e.prim.impl(be, *[graph.consts[v.id] for v in e.inputs], **e.params)
-            graph.consts[e.out.id] = be.xp.ascontiguousarray(val)
+            # NumPy's ascontiguousarray makes a 0-d result 1-d: keep the var's shape
+            graph.consts[e.out.id] = be.xp.ascontiguousarray(val).reshape(e.out.shape)
         else:
             eqns.append(e)
     graph.eqns = eqns
