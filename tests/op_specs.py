@@ -663,6 +663,22 @@ _shape("reshape[0,3->3,0]", lambda x: ad.reshape(x, (3, 0)), lambda x: torch.res
 
 
 # ---------------------------------------------------------------------------------------
+# specs kept in their own modules (one per family): each has ``register(S)``, called with
+# this module, that adds its specs with ``S.add``
+# ---------------------------------------------------------------------------------------
+def _register_families():
+    import importlib
+    import sys
+    me = sys.modules[__name__]
+    for name in ("op_specs_fft", "op_specs_decomp", "op_specs_numpy"):
+        mod = importlib.import_module(("." if __package__ else "") + name, __package__ or None)
+        mod.register(me)
+
+
+_register_families()
+
+
+# ---------------------------------------------------------------------------------------
 # views over the table
 # ---------------------------------------------------------------------------------------
 def by_name(name: str) -> OpSpec:

@@ -1,0 +1,6 @@
+"""Op specs for the NumPy arithmetic, shape and ad.special functions; registered into ``op_specs`` by its ``register``."""
+from __future__ import annotations
+
+
+def register(S):
+    """Add this family's specs to the table ``S`` (the ``op_specs`` module)."""
