@@ -520,38 +520,18 @@ def solve(x1, x2):
 
 
 def norm(x, ord=None, axis=None, keepdims=False):
-    """Vector norm (``axis`` an int or None: flattened) or matrix norm (``axis`` a
-    pair: 'fro', 1, -1, inf, -inf)."""
+    """NumPy's ``linalg.norm``: vector norms (``axis`` an int, or None on 1-D input),
+    matrix norms (``axis`` a pair, or None on 2-D input with an ``ord``), and the 2-norm
+    of the flattened input (``axis`` and ``ord`` None). Defined in ``ops/decomp.py``."""
+    from .decomp import norm as _norm
+    return _norm(x, ord, axis, keepdims)
+
+
+def _vector_norm_axes(x, ord, ax_t, keepdims):
+    """The vector norm of order ``ord`` over the axes ``ax_t`` (a tuple) of ``x``."""
     from . import pointwise as P
     from .reductions import max as amax, min as amin, sum
-    from .shape import reshape
-    (x,) = coerce("linalg.norm", x, floating=True)
-    if isinstance(axis, tuple) and len(axis) == 2:
-        a0, a1 = (norm_one_axis(a, x.ndim, "linalg.norm") for a in axis)
-        if ord in (None, "fro"):
-            return P.safe_sqrt(sum(P.abs2(x), axis=(a0, a1), keepdims=keepdims))
-        if ord in (1, -1):
-            s = sum(P.abs(x), axis=a0, keepdims=True)
-            r = (amax if ord == 1 else amin)(s, axis=a1, keepdims=True)
-        elif ord in (np.inf, -np.inf):
-            s = sum(P.abs(x), axis=a1, keepdims=True)
-            r = (amax if ord == np.inf else amin)(s, axis=a0, keepdims=True)
-        else:
-            raise GpuadValueError(f"linalg.norm: matrix argument 'ord' {ord!r} is not supported")
-        if not keepdims:
-            from .shape import squeeze
-            r = squeeze(r, (a0, a1))
-        return r
-    if axis is None:
-        if keepdims:
-            ax = tuple(range(x.ndim))
-        else:
-            x = reshape(x, (-1,))
-            ax = 0
-    else:
-        ax = axis
-    ax_t = ax if isinstance(ax, tuple) else (ax,)
-    if ord is None or ord == 2:
+    if ord == 2:
         # zero gradient (not nan) at the zero vector, as torch gives
         return P.safe_sqrt(sum(P.abs2(x), axis=ax_t, keepdims=keepdims))
     if ord == np.inf:
