@@ -31,6 +31,8 @@ from .ops.shape import (reshape, transpose, permute_dims, expand_dims, squeeze, 
 from .ops.indexing import take
 from .ops.linalg import (matmul, vecdot, outer, tensordot, einsum, diag, diagonal, trace)
 from . import linalg
+from .ops.complex import imag, angle
+from . import fft
 from .transforms import jvp, vjp, grad, grad_and_value, jacfwd, jacrev, hessian, vmap
 from .custom import custom_jvp, custom_vjp
 from .jit import jit

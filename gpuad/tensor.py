@@ -40,6 +40,18 @@ class TensorBase:
         from .ops import shape as S
         return S.matrix_transpose(self)
 
+    @property
+    def real(self):
+        """Real part (``ad.real``); the tensor itself when it is real."""
+        from .ops import pointwise
+        return pointwise.real(self)
+
+    @property
+    def imag(self):
+        """Imaginary part (``ad.imag``); zeros when the tensor is real."""
+        from .ops import complex as C
+        return C.imag(self)
+
     def __array_namespace__(self, api_version=None):
         import gpuad
         return gpuad
