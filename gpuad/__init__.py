@@ -29,6 +29,8 @@ from .ops.shape import (reshape, transpose, permute_dims, expand_dims, squeeze, 
                         broadcast_arrays, concat, concatenate, stack, flip, tile, moveaxis,
                         swapaxes, matrix_transpose, ravel)
 from .ops.indexing import take
+from .ops.arith import (floor, ceil, trunc, round, around, remainder, mod, hypot, logaddexp,
+                        logaddexp2, sinc, deg2rad, rad2deg, fmax, fmin, nan_to_num)
 from .ops.linalg import (matmul, vecdot, outer, tensordot, einsum, diag, diagonal, trace)
 from . import linalg
 from .ops.complex import imag, angle

@@ -69,17 +69,6 @@ class TensorBase:
         out = numpy_dispatch.array_ufunc(ufunc, method, inputs, kwargs)
         if out is not None:
             return out
-        if ufunc.__name__ == "remainder" and len(inputs) == 2:
-            # no gpuad remainder yet: the operator % rule (an error for a value that carries
-            # a derivative; NumPy's % of the value for a constant)
-            a, b = inputs
-            t = a if isinstance(a, TensorBase) else b
-            r = _remainder(t, b if t is a else a, t is b)
-            if r is not NotImplemented:
-                return r
-            from .ops.creation import tensor
-            vals = [x.numpy() if isinstance(x, TensorBase) else x for x in inputs]
-            return tensor(np.remainder(*vals), device=t.device)
         raise numpy_dispatch.unimplemented(f"numpy.{ufunc.__name__}", inputs)
 
     def __array_function__(self, func, types, args, kwargs):
@@ -143,6 +132,10 @@ class TensorBase:
     def flatten(self):
         return self.reshape(-1)
 
+    def ravel(self):
+        """The tensor as 1-D (``ad.ravel``)."""
+        return self.reshape(-1)
+
     def squeeze(self, axis=None):
         from .ops import shape as S
         return S.squeeze(self, axis)
@@ -190,22 +183,9 @@ def _transform_name(trace):
 
 
 def _remainder(self, o, reflected):
-    """``%``: gpuad's remainder op when there is one; until then an error for values
-    that carry a derivative (NumPy would compute on the concrete value and drop it)."""
-    import gpuad
-    op = getattr(gpuad, "remainder", None) or getattr(gpuad, "mod", None)
-    x, y = (o, self) if reflected else (self, o)
-    if op is not None:
-        return op(x, y)
-    if _records_grad(self) or _records_grad(o):
-        what = (f"a value traced by {_transform_name(self._trace)}" if isinstance(self, Tracer)
-                else "a tensor that requires grad")
-        raise GpuadTypeError(
-            f"operator %: {what} has no differentiable remainder in gpuad yet; NumPy's % would "
-            "use its concrete value and silently drop the derivative. Write it with gpuad "
-            "functions, or compute it under `with ad.no_grad():` (or on x.detach()) to use it "
-            "as a constant")
-    return NotImplemented
+    """``%``: ``ad.remainder`` (NumPy's sign convention, differentiable)."""
+    from .ops import arith
+    return arith.remainder(o, self) if reflected else arith.remainder(self, o)
 
 
 def _linalg():

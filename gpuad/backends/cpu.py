@@ -21,6 +21,9 @@ _UFUNCS = {
     "eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
     "gt": np.greater, "ge": np.greater_equal, "logical_not": np.logical_not,
     "logical_and": np.logical_and, "logical_or": np.logical_or,
+    "floor": np.floor, "ceil": np.ceil, "trunc": np.trunc, "rint": np.rint,
+    "remainder": np.remainder, "hypot": np.hypot, "logaddexp": np.logaddexp,
+    "logaddexp2": np.logaddexp2, "sinc": np.sinc, "fmax": np.fmax, "fmin": np.fmin,
 }
 
 
