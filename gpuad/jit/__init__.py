@@ -278,7 +278,8 @@ def _static_argnums(nums, func):
 def _optimize(graph, device):
     graph = rewrite.fold_constants(simplify(graph), device)
     graph = rewrite.fold_constants(rewrite.contractions_through_identity(graph), device)
-    graph = rewrite.fold_constants(rewrite.contractions_of_products(graph), device)
+    graph = rewrite.scatters_as_contractions(rewrite.contractions_of_products(graph))
+    graph = rewrite.fold_constants(graph, device)
     graph = rewrite.thin_contractions(rewrite.scatters_to_selects(simplify(graph)))
     return simplify(graph)
 

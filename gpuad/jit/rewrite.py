@@ -106,7 +106,10 @@ def fold_constants(graph, device):
     for e in graph.eqns:
         if (e.inputs and all(v.id in graph.consts for v in e.inputs)
                 and int(np.prod(e.out.shape)) <= _CONST_FOLD_MAX):
-            val = e.prim.impl(be, *[graph.consts[v.id] for v in e.inputs], **e.params)
+            ins = [graph.consts[v.id] for v in e.inputs]
+            if device != "cpu":  # rewrites make host constants (masks, one-hot matrices)
+                ins = [be.asarray(c) if isinstance(c, np.ndarray) else c for c in ins]
+            val = e.prim.impl(be, *ins, **e.params)
             # NumPy's ascontiguousarray makes a 0-d result 1-d: keep the var's shape
             graph.consts[e.out.id] = be.xp.ascontiguousarray(val).reshape(e.out.shape)
         else:
@@ -237,21 +240,6 @@ def _relabel(e, producer, consts):
     return None
 
 
-def _factors(v, producer, consts, nd, depth=0):
-    """The factors of ``v`` through a tree of broadcasting ``mul`` equations, each
-    with its shape right-aligned to rank ``nd``; [v] when ``v`` is not a product."""
-    from ..ops.pointwise import mul_p
-    e = producer.get(v.id)
-    if e is None or e.prim is not mul_p or depth > 16 or v.id in consts:
-        return [v]
-    out = []
-    for x in e.inputs:
-        if len(x.shape) > nd:
-            return [v]
-        out += _factors(x, producer, consts, nd, depth + 1)
-    return out
-
-
 def contractions_of_products(graph):
     """``einsum(X, W)`` with ``W`` constant and ``X`` a product of broadcast factors of
     which one carries a summed index and varies at run time: the other constant
@@ -266,35 +254,10 @@ def contractions_of_products(graph):
     of such products (the tangent of ``k * y[i0] * y[i1]``) is contracted term by
     term."""
     from ..ops.linalg import einsum_p
-    from ..ops.pointwise import add_p, mul_p
-    from ..ops.shape import broadcast_to_p, reshape_p
+    from ..ops.pointwise import add_p
     producer = {e.out.id: e for e in graph.eqns}
     eqns = []
     emit = _Emitter(graph, eqns)
-
-    def squeeze(v):  # drop the size-1 axes: one axis per letter remains
-        shape = tuple(n for n in v.shape if n != 1)
-        return v if shape == v.shape else emit(reshape_p, [v], {"shape": shape}, shape, v.dtype)
-
-    def contract(plan, dt, out_shape):
-        (var, var_sub), consts, (W, wsub), outer, out_sub, sizes = plan
-        subs = [s for _, s in consts] + [wsub]
-        q_sub = "".join(c for c in dict.fromkeys("".join(subs)) if c in out_sub or c in var_sub)
-        q = emit(einsum_p, [squeeze(v) for v, _ in consts] + [W],
-                 {"subscripts": ",".join(subs) + "->" + q_sub},
-                 tuple(sizes[c] for c in q_sub), dt)
-        inner_out = "".join(c for c in out_sub if c in var_sub or c in q_sub)
-        acc = emit(einsum_p, [squeeze(var), q], {"subscripts": f"{var_sub},{q_sub}->{inner_out}"},
-                   tuple(sizes[c] for c in inner_out), dt)
-        acc = emit.in_order(acc, inner_out, out_sub, sizes)
-        for v, s in outer:
-            f = emit.in_order(squeeze(v), s, out_sub, sizes)
-            shape = tuple(max(x, y) for x, y in zip(acc.shape, f.shape))
-            acc = emit(mul_p, [acc, f], {}, shape, dt)
-        if acc.shape != out_shape:
-            acc = emit(broadcast_to_p, [acc], {"shape": out_shape}, out_shape, dt)
-        return acc
-
     for e in graph.eqns:
         plans = None
         if e.prim is einsum_p and len(e.inputs) == 2 and "." not in e.params["subscripts"]:
@@ -302,13 +265,48 @@ def contractions_of_products(graph):
         if plans is None:
             eqns.append(e)
             continue
-        acc = contract(plans[0], e.out.dtype, e.out.shape)
+        acc = emit_contraction(emit, plans[0], e.out.dtype, e.out.shape)
         for plan in plans[1:]:  # a sum of products: the contraction of each, added
-            acc = emit(add_p, [acc, contract(plan, e.out.dtype, e.out.shape)], {},
+            acc = emit(add_p, [acc, emit_contraction(emit, plan, e.out.dtype, e.out.shape)], {},
                        e.out.shape, e.out.dtype)
         eqns[-1].out = e.out  # the last equation computes acc: it now defines e's value
     graph.eqns = eqns
     return graph
+
+
+def squeezed(emit, v):
+    """``v`` without its size-1 axes: one axis per letter remains."""
+    from ..ops.shape import reshape_p
+    shape = tuple(n for n in v.shape if n != 1)
+    return v if shape == v.shape else emit(reshape_p, [v], {"shape": shape}, shape, v.dtype)
+
+
+def emit_contraction(emit, plan, dt, out_shape):
+    """Emit a product plan (``product_plan``): the constant factors and ``W`` (absent
+    when ``W`` is None: a plain sum of the product) contracted into one constant ``q``,
+    one contraction of the run-time factor with ``q``, then the run-time factors without
+    a summed index multiplied in, broadcast to ``out_shape``."""
+    from ..ops.linalg import einsum_p
+    from ..ops.pointwise import mul_p
+    from ..ops.shape import broadcast_to_p
+    (var, var_sub), consts, (W, wsub), outer, out_sub, sizes = plan
+    subs = [s for _, s in consts] + ([wsub] if W is not None else [])
+    ops = [squeezed(emit, v) for v, _ in consts] + ([W] if W is not None else [])
+    q_sub = "".join(c for c in dict.fromkeys("".join(subs)) if c in out_sub or c in var_sub)
+    q = emit(einsum_p, ops, {"subscripts": ",".join(subs) + "->" + q_sub},
+             tuple(sizes[c] for c in q_sub), dt)
+    inner_out = "".join(c for c in out_sub if c in var_sub or c in q_sub)
+    acc = emit(einsum_p, [squeezed(emit, var), q],
+               {"subscripts": f"{var_sub},{q_sub}->{inner_out}"},
+               tuple(sizes[c] for c in inner_out), dt)
+    acc = emit.in_order(acc, inner_out, out_sub, sizes)
+    for v, s in outer:
+        f = emit.in_order(squeezed(emit, v), s, out_sub, sizes)
+        shape = tuple(max(x, y) for x, y in zip(acc.shape, f.shape))
+        acc = emit(mul_p, [acc, f], {}, shape, dt)
+    if acc.shape != out_shape:
+        acc = emit(broadcast_to_p, [acc], {"shape": out_shape}, out_shape, dt)
+    return acc
 
 
 def _terms(v, producer, depth=0):
@@ -321,7 +319,7 @@ def _terms(v, producer, depth=0):
 
 
 def _product_plans(e, producer, consts):
-    """One plan per term of the operand (``_product_plan``), or None unless every
+    """One plan per term of the operand (``product_plan``), or None unless every
     term has one: ``einsum(P1 + P2, W) = einsum(P1, W) + einsum(P2, W)``."""
     if any(0 in v.shape for v in (*e.inputs, e.out)):
         return None  # an empty contraction: nothing to gain, and size-1 squeezing misreads it
@@ -329,47 +327,156 @@ def _product_plans(e, producer, consts):
     subs = ins.split(",")
     for xi in (0, 1):
         X, W = e.inputs[xi], e.inputs[1 - xi]
-        plans = [_product_plan(T, subs[xi], W, subs[1 - xi], out_sub, e.out.shape, producer, consts)
+        plans = [product_plan(T, subs[xi], W, subs[1 - xi], out_sub, e.out.shape, producer, consts)
                  for T in _terms(X, producer)]
         if all(p is not None for p in plans):
             return plans
     return None
 
 
-def _product_plan(X, xsub, W, wsub, out_sub, out_shape, producer, consts):
-    """For ``einsum(X, W)``: (run-time factor with a summed index, constant factors,
-    (W, subscripts), run-time factors without one, output subscripts, letter sizes),
-    or None."""
-    if len(set(xsub)) != len(xsub) or len(set(wsub)) != len(wsub) or W.id not in consts:
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def scatters_as_contractions(graph):
+    """``scatter_add`` of a product (constant factors times one run-time factor) at a
+    constant integer index array over one axis is a contraction with the one-hot
+    matrix ``S[idx..., l] = [idx == l]``: it joins the constant factors in a constant
+    ``Q`` and one GEMM of the run-time factor with ``Q`` remains. jacrev of a gather
+    (``y[ridx]`` in a mass-action rate) pulls each basis row back through the gather
+    this way; ``np.add.at`` of the full (B, n, ...) expansion is what it replaces."""
+    from ..ops.indexing import ArrayRef, scatter_add_p
+    from ..ops.pointwise import add_p
+    producer = {e.out.id: e for e in graph.eqns}
+    eqns = []
+    emit = _Emitter(graph, eqns)
+    for e in graph.eqns:
+        plans = None
+        if (e.prim is scatter_add_p and len(e.inputs) == 2 and e.out.dtype.kind == "f"
+                and e.inputs[1].id in graph.consts and 0 not in e.out.shape
+                and 0 not in e.inputs[0].shape):
+            plans = _scatter_plans(e, producer, graph, ArrayRef)
+        if plans is None:
+            eqns.append(e)
+            continue
+        acc = emit_contraction(emit, plans[0], e.out.dtype, e.out.shape)
+        for plan in plans[1:]:
+            acc = emit(add_p, [acc, emit_contraction(emit, plan, e.out.dtype, e.out.shape)], {},
+                       e.out.shape, e.out.dtype)
+        eqns[-1].out = e.out
+    graph.eqns = eqns
+    return graph
+
+
+def _scatter_plans(e, producer, graph, ArrayRef):
+    spec, shape = e.params["spec"], e.out.shape
+    upd, idx_var = e.inputs
+    if (len(spec) > len(shape) or sum(isinstance(s, ArrayRef) for s in spec) != 1
+            or any(not isinstance(s, ArrayRef) and not (isinstance(s, slice) and s == slice(None))
+                   for s in spec)):
         return None
-    nd = len(X.shape)
-    facs = _factors(X, producer, consts, nd)
-    if len(facs) < 2:
+    idx = host_value(graph.consts[idx_var.id])
+    if idx.dtype.kind not in "iu" or idx.ndim == 0:
         return None
-    lettered = []
-    for f in facs:
-        padded = (1,) * (nd - len(f.shape)) + f.shape
-        if any(p not in (1, n) for p, n in zip(padded, X.shape)):
-            return None
-        lettered.append((f, "".join(c for c, p in zip(xsub, padded) if p != 1)))
-    covered = set("".join(s for _, s in lettered))
-    if any(n != 1 and c not in covered for c, n in zip(xsub, X.shape)):
-        return None  # a broadcast term: its sum over a missing letter needs a count
-    summed = (set(xsub) | set(wsub)) - set(out_sub)
+    p = next(k for k, s in enumerate(spec) if isinstance(s, ArrayRef))
+    n = shape[p]
+    if upd.shape != shape[:p] + idx.shape + shape[p + 1:] or np.any((idx < -n) | (idx >= n)):
+        return None
+    usub = _LETTERS[:len(upd.shape)]
+    isub = usub[p:p + idx.ndim]
+    lsub = _LETTERS[len(upd.shape)]
+    out_sub = usub[:p] + lsub + usub[p + idx.ndim:]
+    onehot = (np.mod(idx, n)[..., None] == np.arange(n)).astype(e.out.dtype)
+    if onehot.size > _CONST_FOLD_MAX:
+        return None
+    S = graph.new_var(onehot.shape, onehot.dtype)
+    graph.consts[S.id] = onehot  # a host constant: moved to the device where it is used
+    plans = [product_plan(T, usub, S, isub + lsub, out_sub, shape, producer, graph.consts)
+             for T in _terms(upd, producer)]
+    # only an expansion pays: constant factors with letters the run-time factor lacks (a
+    # basis); a scatter of the run-time values alone moves fewer bytes than a GEMM
+    if any(pl is None or not any(set(s) - set(pl[0][1]) for _, s in pl[1]) for pl in plans):
+        del graph.consts[S.id]
+        return None
+    return plans
+
+
+def product_plan(X, xsub, W, wsub, out_sub, out_shape, producer, consts):
+    """For ``einsum(X, W)`` (or the sum of ``X`` over the letters missing from
+    ``out_sub`` when ``W`` is None, ``wsub`` then ""): (run-time factor with a summed
+    index, constant factors, (W, subscripts), run-time factors without one, output
+    subscripts, letter sizes), or None. A factor that is itself a ``sum`` of a product
+    is opened up, its summed axes summed in the same contraction (the tangent of a
+    reduction meeting a matrix: jacfwd of ``N @ (k * prod(y[idx], -1))``)."""
+    if len(set(xsub)) != len(xsub) or len(set(wsub)) != len(wsub):
+        return None
+    if W is not None and W.id not in consts:
+        return None
+    sizes = dict(zip(xsub, X.shape))
+    if W is not None:
+        sizes.update(zip(wsub, W.shape))
+    sizes.update(zip(out_sub, out_shape))
+    used = set(xsub) | set(wsub) | set(out_sub)
+    fresh = (c for c in _LETTERS if c not in used)
+    lettered, inner_summed = [], set()
+    if not _open_product(X, xsub, producer, consts, sizes, fresh, lettered, inner_summed, 0):
+        return None
+    if len(lettered) < 2:
+        return None
+    summed = ((set(xsub) | set(wsub)) - set(out_sub)) | inner_summed
     const = [(f, s) for f, s in lettered if f.id in consts]
     inner = [(f, s) for f, s in lettered if f.id not in consts and set(s) & summed]
     outer = [(f, s) for f, s in lettered if f.id not in consts and not set(s) & summed]
     if len(inner) != 1 or not const:
         return None
-    sizes = dict(zip(xsub, X.shape))
-    sizes.update(zip(wsub, W.shape))
-    sizes.update(zip(out_sub, out_shape))
     qsize = 1
     for c in set("".join(s for _, s in const) + wsub):
         qsize *= sizes[c]
     if qsize > _CONST_FOLD_MAX:
         return None
     return inner[0], const, (W, wsub), outer, out_sub, sizes
+
+
+def _open_product(v, sub, producer, consts, sizes, fresh, out, summed, depth):
+    """Append to ``out`` the factors of ``v`` (indexed by the letters ``sub``), each
+    with the letters of its non-unit axes, through broadcasting ``mul`` and
+    ``sum`` (no keepdims) equations; a sum's axes get fresh letters, added to
+    ``summed``. False when a letter of a product or sum is covered by no factor (a
+    broadcast term: its sum would need a count)."""
+    from ..ops.pointwise import mul_p
+    from ..ops.reductions import sum_p
+    e = producer.get(v.id)
+    opened = (e is not None and v.id not in consts and depth <= 16
+              and (e.prim is mul_p or (e.prim is sum_p and not e.params.get("keepdims"))))
+    if opened and e.prim is mul_p and any(len(x.shape) > len(sub) for x in e.inputs):
+        opened = False
+    if not opened:
+        if any(n not in (1, sizes[c]) for c, n in zip(sub, v.shape)):
+            return False
+        out.append((v, "".join(c for c, n in zip(sub, v.shape) if n != 1)))
+        return True
+    if e.prim is mul_p:
+        start = len(out)
+        for x in e.inputs:
+            if not _open_product(x, sub[len(sub) - len(x.shape):], producer, consts, sizes, fresh,
+                                 out, summed, depth + 1):
+                return False
+    else:
+        Y = e.inputs[0]
+        axes = {a % len(Y.shape) for a in e.params["axes"]}
+        kept = iter(sub)
+        try:
+            ysub = "".join(next(fresh) if k in axes else next(kept) for k in range(len(Y.shape)))
+        except StopIteration:  # out of letters
+            return False
+        for k in axes:
+            sizes[ysub[k]] = Y.shape[k]
+            summed.add(ysub[k])
+        start = len(out)
+        if not _open_product(Y, ysub, producer, consts, sizes, fresh, out, summed, depth + 1):
+            return False
+        sub = ysub
+    covered = set("".join(s for _, s in out[start:]))
+    return all(c in covered for c in sub if sizes[c] != 1)
 
 
 _THIN_K = 4  # summed positions up to which a constant contraction is cheaper unrolled
