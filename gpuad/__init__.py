@@ -31,6 +31,8 @@ from .ops.shape import (reshape, transpose, permute_dims, expand_dims, squeeze, 
 from .ops.indexing import take
 from .ops.arith import (floor, ceil, trunc, round, around, remainder, mod, hypot, logaddexp,
                         logaddexp2, sinc, deg2rad, rad2deg, fmax, fmin, nan_to_num)
+from .ops.arrays import (split, array_split, tril, triu, repeat, roll, pad, diff, kron, rot90,
+                         sort, argsort, cumprod, meshgrid)
 from .ops.linalg import (matmul, vecdot, outer, tensordot, einsum, diag, diagonal, trace)
 from . import linalg
 from .ops.complex import imag, angle

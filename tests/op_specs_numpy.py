@@ -38,6 +38,7 @@ def _mod_pair(sx, sy):
 def register(S):
     """Add this family's specs to the table ``S`` (the ``op_specs`` module)."""
     _arith(S)
+    _arrays(S)
 
 
 def _arith(S):
@@ -103,3 +104,124 @@ def _rmod_y(rng):
         q = 2.5 / y
         if np.min(np.abs(q - np.round(q))) > 0.05:
             return y
+
+
+def _tpad(mode):
+    """torch's pad of the last two axes of a 2-D tensor (F.pad wants a channel axis)."""
+    def f(x, width):
+        (a, b), (c, d) = width
+        return torch.nn.functional.pad(x[None], (c, d, a, b), mode=mode)[0]
+    return f
+
+
+def _tindex_pad(x, width, mode):
+    for ax, (b, e) in enumerate(width):
+        idx = torch.as_tensor(np.pad(np.arange(x.shape[ax]), (b, e), mode=mode))
+        x = torch.index_select(x, ax, idx)
+    return x
+
+
+def _arrays(S):
+    U, MIX, OpSpec = S.U, S.MIX, S.OpSpec
+    shape = S._shape
+
+    def pieces(parts):  # every piece of a split, each scaled differently, as one tensor
+        mod = ad if isinstance(parts[0], ad.Tensor) else (torch if isinstance(parts[0], torch.Tensor) else np)
+        cat = mod.cat if mod is torch else mod.concatenate
+        return cat([p.reshape(-1) * (i + 1) for i, p in enumerate(parts)])
+
+    shape("split[4,6]3,axis=1", lambda x: pieces(ad.split(x, 3, axis=1)),
+          lambda x: pieces(torch.tensor_split(x, 3, dim=1)), lambda x: pieces(np.split(x, 3, axis=1)),
+          MIX(U((4, 6))))
+    shape("split[7]indices", lambda x: pieces(ad.split(x, [2, -2, 9])),
+          lambda x: pieces([x[:2], x[2:-2], x[-2:9], x[9:]]), lambda x: pieces(np.split(x, [2, -2, 9])),
+          MIX(U((7,))))
+    shape("array_split[3,7]3,axis=-1", lambda x: pieces(ad.array_split(x, 3, axis=-1)),
+          lambda x: pieces(torch.tensor_split(x, 3, dim=-1)), lambda x: pieces(np.array_split(x, 3, axis=-1)),
+          MIX(U((3, 7))))
+    shape("tril[4,5]", lambda x: ad.tril(x), torch.tril, np.tril, MIX(U((4, 5))))
+    shape("tril[2,4,4]k=-1", lambda x: ad.tril(x, -1), lambda x: torch.tril(x, -1), lambda x: np.tril(x, -1),
+          MIX(U((2, 4, 4))))
+    shape("triu[4,5]k=1", lambda x: ad.triu(x, k=1), lambda x: torch.triu(x, 1), lambda x: np.triu(x, 1),
+          MIX(U((4, 5))))
+    shape("triu[3]1d", lambda x: ad.triu(x), lambda x: torch.triu(x.expand(3, 3)), np.triu, MIX(U((3,))))
+    shape("repeat[3,4]2,axis=1", lambda x: ad.repeat(x, 2, axis=1),
+          lambda x: torch.repeat_interleave(x, 2, dim=1), lambda x: np.repeat(x, 2, axis=1), MIX(U((3, 4))))
+    shape("repeat[3,4]counts,axis=0", lambda x: ad.repeat(x, [2, 0, 3], axis=0),
+          lambda x: torch.repeat_interleave(x, torch.tensor([2, 0, 3]), dim=0),
+          lambda x: np.repeat(x, [2, 0, 3], axis=0), MIX(U((3, 4))))
+    shape("repeat[2,3]flat", lambda x: ad.repeat(x, 2), lambda x: torch.repeat_interleave(x.reshape(-1), 2),
+          lambda x: np.repeat(x, 2), MIX(U((2, 3))))
+    shape("roll[3,4]", lambda x: ad.roll(x, 5), lambda x: torch.roll(x, 5), lambda x: np.roll(x, 5), MIX(U((3, 4))))
+    shape("roll[3,4]axes", lambda x: ad.roll(x, (1, -3), axis=(0, 1)), lambda x: torch.roll(x, (1, -3), (0, 1)),
+          lambda x: np.roll(x, (1, -3), axis=(0, 1)), MIX(U((3, 4))))
+    W = ((1, 2), (0, 3))
+    shape("pad[3,4]constant", lambda x: ad.pad(x, W, constant_values=1.5),
+          lambda x: torch.nn.functional.pad(x, (0, 3, 1, 2), value=1.5),
+          lambda x: np.pad(x, W, constant_values=1.5), MIX(U((3, 4))))
+    shape("pad[2,3,2]int", lambda x: ad.pad(x, 1), lambda x: torch.nn.functional.pad(x, (1,) * 6),
+          lambda x: np.pad(x, 1), MIX(U((2, 3, 2))))
+    for mode, tmode in (("edge", "replicate"), ("reflect", "reflect"), ("wrap", "circular")):
+        shape(f"pad[3,4]{mode}", (lambda m: lambda x: ad.pad(x, W, mode=m))(mode),
+              (lambda m: lambda x: _tpad(m)(x, W))(tmode), (lambda m: lambda x: np.pad(x, W, mode=m))(mode),
+              MIX(U((3, 4))))
+    shape("pad[5]symmetric", lambda x: ad.pad(x, (3, 2), mode="symmetric"),
+          lambda x: _tindex_pad(x, ((3, 2),), "symmetric"), lambda x: np.pad(x, (3, 2), mode="symmetric"),
+          MIX(U((5,))))
+    shape("diff[3,5]", lambda x: ad.diff(x), torch.diff, np.diff, MIX(U((3, 5))))
+    shape("diff[4,3]n=2,axis=0", lambda x: ad.diff(x, 2, axis=0), lambda x: torch.diff(x, 2, dim=0),
+          lambda x: np.diff(x, 2, axis=0), MIX(U((4, 3))))
+    shape("diff[5|2]prepend,append", lambda x, p: ad.diff(x, prepend=p, append=0.5),
+          lambda x, p: torch.diff(x, prepend=p, append=torch.tensor([0.5])),
+          lambda x, p: np.diff(x, prepend=p, append=0.5), MIX(U((5,)), U((2,))), diff=(0, 1))
+    shape("kron[2,3|3,2]", lambda a, b: ad.kron(a, b), torch.kron, np.kron, MIX(U((2, 3)), U((3, 2))), diff=(0, 1))
+    shape("kron[3|2,2]", lambda a, b: ad.kron(a, b), torch.kron, np.kron, MIX(U((3,)), U((2, 2))), diff=(0, 1))
+    for k in (1, 2, 3, -1):
+        shape(f"rot90[3,4]k={k}", (lambda k: lambda x: ad.rot90(x, k))(k),
+              (lambda k: lambda x: torch.rot90(x, k, (0, 1)))(k), (lambda k: lambda x: np.rot90(x, k))(k),
+              MIX(U((3, 4))))
+    shape("rot90[2,3,4]axes=(2,0)", lambda x: ad.rot90(x, axes=(2, 0)), lambda x: torch.rot90(x, 1, (2, 0)),
+          lambda x: np.rot90(x, axes=(2, 0)), MIX(U((2, 3, 4))))
+    shape("sort[3,5]", lambda x: ad.sort(x), lambda x: torch.sort(x).values, np.sort, MIX(S.D((3, 5))))
+    shape("sort[4,3]axis=0", lambda x: ad.sort(x, axis=0), lambda x: torch.sort(x, dim=0).values,
+          lambda x: np.sort(x, axis=0), MIX(S.D((4, 3))))
+    shape("sort[2,3]axis=None", lambda x: ad.sort(x, axis=None), lambda x: torch.sort(x.reshape(-1)).values,
+          lambda x: np.sort(x, axis=None), MIX(S.D((2, 3))))
+    shape("sort[33]", lambda x: ad.sort(x), lambda x: torch.sort(x).values, np.sort, MIX(S.D((33,))))
+    S.add(
+        OpSpec("cumprod[3,4]axis=1", lambda x: ad.cumprod(x, axis=1), lambda x: torch.cumprod(x, 1),
+               lambda x: np.cumprod(x, 1), MIX(S.S((3, 4), 0.5, 1.5)), kind="reduction", sim=True, hess=True),
+        OpSpec("cumprod[2,3,2]axis=None", lambda x: ad.cumprod(x), lambda x: torch.cumprod(x.reshape(-1), 0),
+               lambda x: np.cumprod(x), MIX(S.S((2, 3, 2), 0.5, 1.5)), kind="reduction", sim=True),
+        OpSpec("cumprod[7]zeros", lambda x: ad.cumprod(x, axis=0), lambda x: torch.cumprod(x, 0),
+               lambda x: np.cumprod(x, 0), lambda rng: [rng.uniform(0.5, 1.5, 7) * np.array([1, 0, 1, 1, 0, 0, 1])],
+               kind="reduction", sim=True, hess=True),
+        OpSpec("cumprod[33]", lambda x: ad.cumprod(x, axis=0), lambda x: torch.cumprod(x, 0),
+               lambda x: np.cumprod(x, 0), MIX(S.S((33,), 0.8, 1.2)), kind="reduction", sim=True),
+    )
+    shape("meshgrid[3|4]xy", lambda x, y: ad.stack(ad.meshgrid(x, y)),
+          lambda x, y: torch.stack(torch.meshgrid(x, y, indexing="xy")), lambda x, y: np.stack(np.meshgrid(x, y)),
+          MIX(U((3,)), U((4,))), diff=(0, 1))
+    shape("meshgrid[2|3|2]ij", lambda x, y, z: ad.stack(ad.meshgrid(x, y, z, indexing="ij")),
+          lambda x, y, z: torch.stack(torch.meshgrid(x, y, z, indexing="ij")),
+          lambda x, y, z: np.stack(np.meshgrid(x, y, z, indexing="ij")), MIX(U((2,)), U((3,)), U((2,))),
+          diff=(0, 1, 2))
+    shape("meshgrid[3|2]sparse", lambda x, y: sum(ad.meshgrid(x, y, sparse=True)),
+          lambda x, y: x[None, :] + y[:, None], lambda x, y: sum(np.meshgrid(x, y, sparse=True)),
+          MIX(U((3,)), U((2,))), diff=(0, 1))
+    shape("x.ravel()[3,4]", lambda x: x.ravel(), lambda x: x.ravel(), lambda x: x.ravel(), MIX(U((3, 4))))
+    # diag with k, diagonal and trace with offset
+    S.add(
+        OpSpec("diag[3]k=1", lambda x: ad.diag(x, k=1), lambda x: torch.diag(x, 1), lambda x: np.diag(x, 1),
+               MIX(U((3,))), kind="linalg"),
+        OpSpec("diag[4,5]k=-2", lambda x: ad.diag(x, -2), lambda x: torch.diag(x, -2), lambda x: np.diag(x, -2),
+               MIX(U((4, 5))), kind="linalg"),
+        OpSpec("diagonal[2,4,5]offset=1", lambda x: ad.diagonal(x, offset=1),
+               lambda x: torch.diagonal(x, 1, -2, -1), lambda x: np.diagonal(x, 1, -2, -1), MIX(U((2, 4, 5))),
+               kind="linalg"),
+        OpSpec("diagonal[3,4,2]offset=-1,axes", lambda x: ad.diagonal(x, -1, 0, 1),
+               lambda x: torch.diagonal(x, -1, 0, 1), lambda x: np.diagonal(x, -1, 0, 1), MIX(U((3, 4, 2))),
+               kind="linalg"),
+        OpSpec("trace[4,5]offset=1", lambda x: ad.trace(x, offset=1),
+               lambda x: torch.diagonal(x, 1).sum(-1), lambda x: np.trace(x, 1), MIX(U((4, 5))), kind="linalg"),
+    )

@@ -420,6 +420,14 @@ def asnumpy(a, stream=None, order="C", out=None):
     return np.asarray(a, order=order)
 
 
+def argsort(a, axis=-1, kind=None):
+    """``cupy.argsort``: CuPy's sort is stable (Thrust's), its only kind; NumPy's default
+    (quicksort) is not, so ties would be ordered differently from a GPU's."""
+    if kind not in (None, "stable"):
+        raise NotImplementedError(f"cupy.argsort: kind={kind!r} is not supported (CuPy sorts stably)")
+    return _function(np.argsort, "argsort")(a, axis=axis, kind="stable")
+
+
 def get_array_module(*args):
     import sys
     return sys.modules[__name__]
