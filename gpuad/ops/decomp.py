@@ -85,9 +85,20 @@ def _sym(t):
     return multiply(add(t, _H(t)), _c(t, 0.5))
 
 
-def _const(x, like, dtype=None):
-    from .creation import tensor
-    return tensor(np.asarray(x), dtype=dtype or _real(like.dtype), device=like.device)
+def _tri(n, k, like, dtype=None):
+    """The n x n matrix of ones on and below diagonal ``k`` (zeros above), built on
+    ``like``'s device (no host-to-device copy), in ``like``'s real dtype."""
+    from ..backends import get_backend
+    from ..tensor import Tensor
+    be = get_backend(like.device)
+    with be.activate():
+        arr = be.xp.tri(n, n, k, dtype=dtype or _real(like.dtype))
+    return Tensor._make(arr, like.device)
+
+
+def _eye(n, like, dtype=None):
+    from .creation import eye
+    return eye(n, dtype=dtype or _real(like.dtype), device=like.device)
 
 
 def _real(dt):
@@ -193,12 +204,12 @@ def _cholesky_tangent(p, L, t):
     diagonal, so dL = L phi(L^-1 dA L^-H), phi taking the lower triangle and half the
     diagonal (JAX's cholesky_jvp_rule)."""
     from .linalg import solve
-    from .pointwise import multiply
+    from .pointwise import multiply, subtract, _c
     (dA,) = t
     n = L.shape[-1]
     x = solve(L, _sym(dA))                       # L^-1 dA
     inner = _H(solve(L, _H(x)))                  # L^-1 dA L^-H
-    phi = _const(np.tril(np.ones((n, n))) - 0.5 * np.eye(n), L)
+    phi = subtract(_tri(n, 0, L), multiply(_eye(n, L), _c(_eye(n, L), 0.5)))
     return _mm(L, multiply(inner, phi))
 
 
@@ -242,7 +253,7 @@ def _eigh_tangent(p, out, t, UPLO):
     w, V = _eigh_parts(out)
     n = w.shape[-1]
     X = _mm(_H(V), _mm(_sym(dA), V))
-    eye = _const(np.eye(n), w)
+    eye = _eye(n, w)
     F = subtract(reciprocal(add(eye, subtract(expand_dims(w, -2), expand_dims(w, -1)))), eye)
     dV = _mm(V, multiply(F, X))
     dw = astype(real(_diagonal(X)), out.dtype)
@@ -315,7 +326,7 @@ def _svd_parts(out, m, n, full):
 
 def _svd_tangent(p, out, t, full_matrices):
     """JAX's svd_jvp_rule (reduced SVD)."""
-    from .pointwise import add, divide, equal, astype, multiply, real, reciprocal, subtract
+    from .pointwise import add, divide, equal, astype, multiply, real, reciprocal, subtract, _c
     from .shape import expand_dims
     (a,), (dA,) = p, t
     m, n = a.shape[-2:]
@@ -330,14 +341,14 @@ def _svd_tangent(p, out, t, full_matrices):
     ds = real(_diagonal(dS))
     s_row = expand_dims(s, -2)                    # s_j along the last axis
     s_col = expand_dims(s, -1)                    # s_i along the rows
-    eye = _const(np.eye(k), s)
+    eye = _eye(k, s)
     s_diffs = multiply(add(s_row, s_col), subtract(s_row, s_col))  # s_j^2 - s_i^2
     F = subtract(reciprocal(add(s_diffs, eye)), eye)
     dSS = multiply(dS, s_row)
     SdS = multiply(s_col, dS)
     s_zero = astype(equal(s, 0), s.dtype)
     s_inv = subtract(reciprocal(add(s, s_zero)), s_zero)
-    half = _const(0.5, s)
+    half = _c(s, 0.5)
     diag_term = multiply(multiply(subtract(dS, _H(dS)), half), multiply(eye, expand_dims(s_inv, -2)))
     dU = _mm(U, add(multiply(F, add(dSS, _H(dSS))), diag_term))
     dV = _mm(V, multiply(F, add(SdS, _H(SdS))))
@@ -430,10 +441,10 @@ def _qr_tangent(p, out, t, complete):
     Q, R = _unpack(out, _qr_shapes(m, n, complete))
     dx_rinv = _mT(solve(_mT(R), _mT(dA)))        # dA R^-1
     C = _mm(_H(Q), dx_rinv)
-    low = multiply(C, _const(np.tril(np.ones((n, n)), -1), C))
+    low = multiply(C, _tri(n, -1, C))
     omega = subtract(low, _H(low))
     if C.dtype.kind == "c":
-        omega = add(omega, multiply(_const(np.eye(n), C), subtract(C, astype(real(C), C.dtype))))
+        omega = add(omega, multiply(_eye(n, C), subtract(C, astype(real(C), C.dtype))))
     dQ = add(_mm(Q, subtract(omega, C)), dx_rinv)
     dR = _mm(subtract(C, omega), R)
     return _pack([(dQ, a.ndim - 2), (dR, a.ndim - 2)], out.dtype)
@@ -514,8 +525,8 @@ def _pinv_tangent(p, P, t, rcond):
     (a,), (dA,) = p, t
     AP, PA = _mm(a, P), _mm(P, a)
     dAH = _H(dA)
-    I_m = _const(np.eye(a.shape[-2]), a, a.dtype)
-    I_n = _const(np.eye(a.shape[-1]), a, a.dtype)
+    I_m = _eye(a.shape[-2], a, a.dtype)
+    I_n = _eye(a.shape[-1], a, a.dtype)
     t1 = negative(_mm(P, _mm(dA, P)))
     t2 = _mm(_mm(P, _H(P)), _mm(dAH, subtract(I_m, AP)))
     t3 = _mm(subtract(I_n, PA), _mm(dAH, _mm(_H(P), P)))
