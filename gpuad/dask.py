@@ -106,7 +106,8 @@ def map_batches(func, *args, in_dims=0):
     dims = tuple(dims)
     meta = args[batched[0]]._meta
     blob = _dumps(func)
-    token = tokenize(blob, args, dims)
+    fn_token = tokenize(blob)  # the workers' cache key: the same function, whatever the data
+    token = tokenize(fn_token, args, dims)
     kinds = tuple("b" if d is not None else "a" if _is_array(a) else "o"
                   for a, d in zip(args, dims))
     name = getattr(func, "__name__", type(func).__name__)
@@ -119,7 +120,7 @@ def map_batches(func, *args, in_dims=0):
     # The graph: one key holds the pickled function (NOTE [one function per worker]),
     # one each broadcast value, one task per chunk. A single output is the chunk tasks'
     # own layer; several are a tuple per chunk and one getitem layer per output.
-    fn_key = "gpuad-fn-" + token
+    fn_key = "gpuad-fn-" + fn_token
     layer = {fn_key: blob}
     run = f"gpuad-map-batches-{name.strip('<>')}-{token}"
     single = len(outs) == 1
@@ -133,7 +134,7 @@ def map_batches(func, *args, in_dims=0):
             inputs.append((a.name, d, a.ndim))
         else:
             key = f"gpuad-const-{i}-{token}"
-            layer[key] = a
+            layer[key] = _Const(a)
             inputs.append(key)
     starts = np.concatenate([[0], np.cumsum(chunks)]).astype(int).tolist()
     for j in range(len(chunks)):
@@ -142,7 +143,7 @@ def map_batches(func, *args, in_dims=0):
                      for inp in inputs]
         shapes = tuple(_chunk_shape(o, chunks[j]) for o in outs)
         key = (run_layer, *_block(outs[0], j)) if single else (run_layer, j)
-        layer[key] = (_run_chunk, fn_key, token, kinds, shapes, (starts[j], starts[j + 1]),
+        layer[key] = (_run_chunk, fn_key, fn_token, kinds, shapes, (starts[j], starts[j + 1]),
                       *task_args)
     graph = HighLevelGraph.from_collections(run_layer, layer, dependencies=deps)
 
@@ -404,11 +405,24 @@ def _as_tensor(x, device):
         return Tensor._make(be.asarray(x), device)  # the chunk itself where it lives
 
 
+class _Const:
+    """A broadcast value in the graph, opaque to dask: a tuple that starts with a
+    callable, or a string that names a key, would otherwise be read as a task."""
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __reduce__(self):
+        return _Const, (self.value,)
+
+
 def _run_chunk(blob, token, kinds, shapes, rows, *args):
     """One chunk: ``func`` on the arguments' chunks, on the device they live on; returns
     the outputs' device arrays (a tuple for several), never a host copy."""
     device = _chunk_device(next(a for a, k in zip(args, kinds) if k == "b"))
     fn = _function(blob, token, device)
+    args = [a.value if type(a) is _Const else a for a in args]
     call = [_as_tensor(a, device) if k != "o" else a for a, k in zip(args, kinds)]
     try:
         out = fn(*call)

@@ -33,6 +33,10 @@ B = 40
 RTOL = ATOL = 1e-13
 
 
+def _cpu(a):
+    return ad.tensor(a, device="cpu")  # the reference runs where the chunks do
+
+
 def _close(got, ref):
     got = simcupy.asnumpy(got) if type(got) is simcupy.ndarray else np.asarray(got)
     assert got.shape == ref.shape and got.dtype == ref.dtype
@@ -44,7 +48,7 @@ def kin():
     rhs = kinetics.gpuad_fn(ad, device="cpu")
     f = ad.jit(ad.vmap(ad.jacfwd(rhs)))
     y = kinetics.make_input(B, seed=3)
-    return f, y, f(ad.tensor(y)).numpy()
+    return f, y, f(_cpu(y)).numpy()
 
 
 @pytest.fixture
@@ -75,19 +79,21 @@ def test_kinetics_jacobian_matches_single_process(kin, threads, chunks):
 
 
 def test_one_function_per_process_traced_once_per_chunk_shape(sync):
-    w = ad.tensor([0.5, -1.0, 2.0])
+    w = _cpu([0.5, -1.0, 2.0])
 
     def once(x):
         return ad.sin(x) * w + x * ad.sum(x)
     f = ad.jit(ad.vmap(ad.jacfwd(once)))
     y = np.random.default_rng(0).normal(size=(23, 3))
     J = gd.map_batches(f, da.from_array(y, chunks=5))  # 5, 5, 5, 5, 3: two signatures
-    _close(J.compute(), f(ad.tensor(y)).numpy())
+    _close(J.compute(), f(_cpu(y)).numpy())
     (info,) = [e for e in gd.cache_info() if e["function"] == "once"]
     assert info == {"function": "once", "device": "cpu", "calls": 5, "trace_count": 2}
     J.compute()  # the same graph again: the cached function, its plans reused
+    J2 = gd.map_batches(f, da.from_array(y[::-1] * 2, chunks=5))  # other data, same function
+    _close(J2.compute(), f(_cpu(y[::-1] * 2)).numpy())
     (info,) = [e for e in gd.cache_info() if e["function"] == "once"]
-    assert info["calls"] == 10 and info["trace_count"] == 2
+    assert info["calls"] == 15 and info["trace_count"] == 2
 
 
 def test_several_arguments_in_dims_and_pytree_outputs(sync):
@@ -104,7 +110,7 @@ def test_several_arguments_in_dims_and_pytree_outputs(sync):
     f = ad.jit(ad.vmap(inner, in_dims=(0, 1, None, None, None)))
     out = gd.map_batches(f, da.from_array(x, chunks=6), da.from_array(u, chunks=(4, 6)), c,
                          da.from_array(m, chunks=(2, 3)), 0.5, in_dims=(0, 1, None, None, None))
-    ref = f(ad.tensor(x), ad.tensor(u), ad.tensor(c), ad.tensor(m), 0.5)
+    ref = f(_cpu(x), _cpu(u), _cpu(c), _cpu(m), 0.5)
     assert set(out[0]) == {"y", "jac"} and out[0]["jac"].chunks == ((6, 6, 5), (3,), (3,))
     got = dask.compute(out)[0]
     _close(got[0]["y"], ref[0]["y"].numpy())
@@ -117,9 +123,10 @@ def test_output_batched_along_another_axis(sync):
     y = np.random.default_rng(2).normal(size=(9, 2))
     J = gd.map_batches(f, da.from_array(y, chunks=4))
     assert J.shape == (2, 2, 9) and J.chunks == ((2,), (2,), (4, 4, 1))
-    _close(J.compute(), f(ad.tensor(y)).numpy())
+    _close(J.compute(), f(_cpu(y)).numpy())
 
 
+@pytest.mark.cudasim
 def test_cudasim_chunks_stay_on_the_device_with_cpu_constants(threads):
     w = ad.tensor([1.0, 2.0, -0.5], device="cpu")  # NOTE [constants follow the chunk]
 
@@ -190,12 +197,12 @@ def test_bad_argument_types():
 def _only_big_chunks_fail(x):
     # broadcasting (n, 3) against (4,) fails in gpuad, here only for chunks of 3+ rows, so
     # the error is raised on the worker and not by the client's 1- and 2-row probe
-    return x + ad.ones(4) if x.shape[0] > 2 else x * 2.0
+    return x + ad.ones(4, device=x.device) if x.shape[0] > 2 else x * 2.0
 
 
 def _expected_gpuad_error():
     with pytest.raises(ad.GpuadValueError) as e:
-        ad.ones((3, 3)) + ad.ones(4)
+        ad.ones((3, 3), device="cpu") + ad.ones(4, device="cpu")
     return str(e.value)
 
 
@@ -211,7 +218,7 @@ def test_an_error_in_the_function_reaches_the_client(sync):
 
 def test_an_error_on_the_probe_is_raised_by_map_batches():
     with dask.config.set(scheduler=_never), pytest.raises(ad.GpuadValueError) as e:
-        gd.map_batches(lambda x: x + ad.ones(4), da.ones((6, 3), chunks=(2, 3)))
+        gd.map_batches(lambda x: x + ad.ones(4, device=x.device), da.ones((6, 3), chunks=(2, 3)))
     assert any("probe" in n for n in e.value.__notes__)
 
 
@@ -289,6 +296,7 @@ def test_cluster_cpu_path(client, kin):
         assert len(es) <= 1 and all(e["trace_count"] == 1 and e["device"] == "cpu" for e in es)
 
 
+@pytest.mark.cudasim
 def test_cluster_cudasim_path(client):
     def h(x):
         return ad.exp(x) * ad.sum(x * x)
