@@ -363,3 +363,57 @@ def test_wide_or_batched_contractions_stay_matrix_products(rng):
     assert "einsum" in {e.prim.name for e in wide.lower(x).eqns}
     both = ad.jit(lambda x, y: ad.einsum("ak,ak->a", x, y))  # no constant operand
     assert "einsum" in {e.prim.name for e in both.lower(x, x).eqns}
+
+
+def _mass_action(rng, species=6, reactions=9, device="cpu"):
+    """A mass-action right-hand side written with gather + prod (the usual form): a
+    padding species of value 1 fills the second slot of one-reactant reactions, and
+    ``A + A`` repeats an index."""
+    ridx = rng.integers(0, species + 1, size=(reactions, 2))
+    ridx[0] = (1, 1)
+    N = ad.tensor(rng.normal(size=(species, reactions)), device=device)
+    k = ad.tensor(rng.uniform(0.5, 2.0, size=reactions), device=device)
+
+    def rhs(y):
+        yp = ad.concat([y, ad.ones((1,), dtype=y.dtype, device=device)])
+        return N @ (k * ad.prod(yp[ridx], axis=-1))
+    return rhs
+
+
+@pytest.mark.parametrize("transform", [ad.jacfwd, ad.jacrev, ad.hessian])
+def test_gathered_products_become_one_contraction(transform, rng):
+    # the basis expansion through prod's rule (jacfwd) or the gather's scatter (jacrev)
+    # is contracted with the constants at compile time: no (B, n, reactions, 2) tensor
+    rhs = _mass_action(rng)
+    g = ad.vmap(transform(rhs))
+    y = ad.tensor(rng.uniform(0.2, 2.0, size=(7, 6)))
+    jg = ad.jit(g)
+    np.testing.assert_allclose(jg(y).numpy(), g(y).numpy(), rtol=1e-12, atol=1e-13)
+    if transform is not ad.hessian:
+        names = [e.prim.name for e in jg.lower(y).eqns]
+        assert "scatter_add" not in names and "reduce_sum" not in names, names
+        big = [e for e in jg.lower(y).eqns if len(e.out.shape) == 4]
+        assert not big, [(e.prim.name, e.out.shape) for e in big]
+
+
+def test_a_scatter_without_an_expansion_is_not_a_contraction(rng):
+    # jacrev's scatter of the run-time values alone (no constant basis factor) stays
+    # a scatter: a one-hot GEMM would move more bytes than it saves
+    idx = np.array([0, 2, 2, 1])
+    f = ad.vmap(ad.grad(lambda x: ad.sum(ad.sin(x[idx]))))
+    x = ad.tensor(rng.normal(size=(5, 3)))
+    jg = ad.jit(f)
+    assert "scatter_add" in {e.prim.name for e in jg.lower(x).eqns}
+    np.testing.assert_allclose(jg(x).numpy(), f(x).numpy(), rtol=1e-14)
+
+
+@pytest.mark.cudasim
+@pytest.mark.parametrize("transform", [ad.jacfwd, ad.jacrev])
+def test_gathered_products_contract_on_cudasim(transform):
+    # the one-hot and pre-contracted constants are made on the host at compile time and
+    # used on the device
+    y = np.random.default_rng(1).uniform(0.2, 2.0, size=(3, 6))
+    ref = ad.vmap(transform(_mass_action(np.random.default_rng(0))))(ad.tensor(y))
+    jg = ad.jit(ad.vmap(transform(_mass_action(np.random.default_rng(0), device="cudasim"))))
+    out = jg(ad.tensor(y, device="cudasim"))
+    np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=1e-12, atol=1e-13)
