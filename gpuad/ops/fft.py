@@ -4,13 +4,14 @@ One primitive, ``fft``, covers the four transforms (``kind``: ``"fft"``, ``"ifft
 ``"rfft"``, ``"irfft"``) over a tuple of axes with a ``norm``; it runs NumPy's
 ``numpy.fft`` on cpu and CuPy's ``cupy.fft`` (cuFFT) on cuda. Padding and truncation to
 ``n``/``s`` happen before it, in differentiable ops, so the primitive always transforms
-whole axes. ``fftshift`` is a second primitive (a roll). The rules follow JAX's
-(``jax/_src/lax/fft.py``), written for gpuad's conventions:
+whole axes. ``fftshift``/``ifftshift`` are a second primitive, ``fft_roll``. The rules
+follow JAX's (``jax/_src/lax/fft.py``), written for gpuad's conventions:
 
 - every transform is linear, so its JVP is the same transform of the tangent;
 - VJPs are transposes, not adjoints (the convention of complex ``abs`` in
-  ``ops/pointwise.py``, JAX's: the pairing is ``Re(sum(a * b))``, no conjugate). The DFT matrix is symmetric, so
-  fft's transpose is fft itself, with the same ``norm`` (ifft's likewise);
+  ``ops/pointwise.py``, JAX's: the pairing is ``Re(sum(a * b))``, no conjugate). The DFT
+  matrix is symmetric, so fft's transpose is fft itself, with the same ``norm`` (ifft's
+  likewise); a real input's cotangent is the real part;
 - rfft keeps the first ``n//2 + 1`` bins of a real input's fft; its transpose is
   ``real(fft(zero-pad(ct)))``, which equals an irfft of ``conj(ct)`` with the interior
   bins halved (irfft counts each of them twice, as the bin and its mirror), at the
