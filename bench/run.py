@@ -519,6 +519,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-first-call", action="store_true",
                    help="skip the cold / warm first-call measurement of the jit rows "
                         "(new processes, B = 1,000)")
+    p.add_argument("--dask", action="store_true",
+                   help="instead: the kinetics Jacobian over Dask (gpuad.dask.map_batches) on 1 "
+                        "and 2 worker processes against the single-process jit, and Dask's "
+                        "overhead per chunk (bench/dask_bench.py)")
+    p.add_argument("--dask-batch", type=int, default=1_000_000, help="--dask: batch size B")
+    p.add_argument("--dask-chunks", type=int, default=8, help="--dask: chunks of the batch")
+    p.add_argument("--dask-repeats", type=int, default=3, help="--dask: timed runs (best kept)")
     p.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # for tests
     return p
 
@@ -550,6 +557,9 @@ FIRST_CALL_BATCH = 1_000
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.dask:
+        from . import dask_bench
+        return dask_bench.main(args)
     t_start = time.perf_counter()
     names = [w.strip() for w in args.workloads.split(",") if w.strip()]
     unknown = [w for w in names if w not in WORKLOADS]
