@@ -100,6 +100,15 @@ def register(S):
     complex_in("irfft(c)[3,4]axis=0,ortho", lambda z: F().irfft(z, axis=0, norm="ortho"),
                lambda z: T.irfft(z, dim=0, norm="ortho"), lambda z: N.irfft(z, axis=0, norm="ortho"), (3, 4),
                parts=False)
+    # hfft/ihfft: torch's are lazy conjugate views that torch.func cannot batch, so the
+    # oracle is their definition (an irfft of the conjugate, a conjugated rfft, at the
+    # opposite normalization)
+    S.add(OpSpec("fft.hfft(c)[5]n=9,forward", lambda re, im: F().hfft(_c(re, im), 9, norm="forward"),
+                 lambda re, im: T.irfft(torch.complex(re, -im), 9), lambda re, im: N.hfft(_c(re, im), 9, norm="forward"),
+                 MIX(U((5,)), U((5,))), diff=(0, 1), kind="linalg"))
+    S.add(OpSpec("fft.ihfft[3,6]axis=0", lambda x: _ri(F().ihfft(x, axis=0)),
+                 lambda x: (lambda y: torch.stack([y.real, (1j * y).real]))(T.rfft(x, dim=0, norm="forward")),
+                 lambda x: _ri_n(N.ihfft(x, axis=0)), MIX(U((3, 6))), kind="linalg"))
     complex_in("irfftn(c)[3,4]", lambda z: F().irfftn(z), T.irfftn, N.irfftn, (3, 4), parts=False)
     complex_in("irfftn(c)[3,2,4]axes=(2,0),s=(3,5)", lambda z: F().irfftn(z, s=(3, 5), axes=(2, 0)),
                lambda z: T.irfftn(z, s=(3, 5), dim=(2, 0)), lambda z: N.irfftn(z, s=(3, 5), axes=(2, 0)),

@@ -66,6 +66,11 @@ CASES = {
     "irfftn": (lambda z: F().irfftn(z), TF.irfftn, C(3, 4)),
     "irfft2 s=(2,5),forward": (lambda z: F().irfft2(z, s=(2, 5), norm="forward"),
                                lambda z: TF.irfft2(z, s=(2, 5), norm="forward"), C(3, 4)),
+    "hfft[5]n=7,ortho": (lambda z: F().hfft(z, 7, norm="ortho"), lambda z: TF.hfft(z, 7, norm="ortho"), C(5)),
+    "hfft[3,4]axis=0": (lambda z: F().hfft(z, axis=0), lambda z: TF.hfft(z, dim=0), C(3, 4)),
+    "ihfft[6]": (lambda x: F().ihfft(x), TF.ihfft, R(6)),
+    "ihfft[7]n=5,forward": (lambda x: F().ihfft(x, 5, norm="forward"), lambda x: TF.ihfft(x, 5, norm="forward"),
+                            R(7)),
     "fftshift": (lambda z: F().fftshift(z), TF.fftshift, C(5)),
     "ifftshift axes=0": (lambda z: F().ifftshift(z, axes=0), lambda z: TF.ifftshift(z, dim=0), C(3, 4)),
     "imag": (lambda z: ad.imag(z), torch.imag, C(4)),
@@ -82,9 +87,14 @@ def _draw(name, salt=0):
     rng = np.random.default_rng(zlib.crc32(f"{name}/{salt}".encode()))
     x = CASES[name][2](rng)
     t = CASES[name][2](rng)
-    out = CASES[name][1](torch.as_tensor(x)).numpy()
+    out = _tn(CASES[name][1](torch.as_tensor(x)))
     ct = rng.standard_normal(out.shape) + (1j * rng.standard_normal(out.shape) if np.iscomplexobj(out) else 0)
     return x, t, ct
+
+
+def _tn(t):
+    """A torch result as NumPy (torch's conj/neg results are lazy views numpy() refuses)."""
+    return t.resolve_conj().resolve_neg().detach().numpy()
 
 
 def _close(got, want, rtol=1e-10, what=""):
@@ -112,15 +122,15 @@ def test_value_jvp_vjp_against_torch_and_finite_differences(name, device):
     x, t, ct = _draw(name)
     X = ad.tensor(x, device=device)
     out = f(X)
-    want = tf(torch.as_tensor(x)).numpy()
+    want = _tn(tf(torch.as_tensor(x)))
     assert out.device == device and out.dtype == want.dtype
     _close(out.numpy(), want, what="value")
     # forward mode
     o, tout = ad.jvp(f, (X,), (ad.tensor(t, device=device),))
     _, tref = torch.func.jvp(tf, (torch.as_tensor(x),), (torch.as_tensor(t),))
     _close(o.numpy(), want, what="jvp primal")
-    _close(tout.numpy(), tref.numpy(), what="jvp vs torch.func.jvp")
-    fd = (tf(torch.as_tensor(x + EPS * t)) - tf(torch.as_tensor(x - EPS * t))).numpy() / (2 * EPS)
+    _close(tout.numpy(), _tn(tref), what="jvp vs torch.func.jvp")
+    fd = (_tn(tf(torch.as_tensor(x + EPS * t))) - _tn(tf(torch.as_tensor(x - EPS * t)))) / (2 * EPS)
     _close(tout.numpy(), fd, 1e-6, what="jvp vs finite differences")
     # reverse mode: the transpose (JAX's convention) = conj(torch's vjp of conj(ct))
     o, vjp_fn = ad.vjp(f, X)
@@ -128,7 +138,7 @@ def test_value_jvp_vjp_against_torch_and_finite_differences(name, device):
     assert g.shape == x.shape and g.dtype == x.dtype
     _, tvjp = torch.func.vjp(tf, torch.as_tensor(x))
     (gref,) = tvjp(torch.as_tensor(np.conj(ct)))
-    _close(g.numpy(), np.conj(gref.numpy()), what="vjp vs conj(torch.func.vjp(conj(ct)))")
+    _close(g.numpy(), np.conj(_tn(gref)), what="vjp vs conj(torch.func.vjp(conj(ct)))")
     lhs = np.real(np.sum(ct * fd))
     rhs = np.real(np.sum(g.numpy() * t))
     assert abs(lhs - rhs) <= 1e-6 * (1 + abs(lhs) + np.linalg.norm(ct) * np.linalg.norm(fd)), (lhs, rhs)
@@ -287,8 +297,8 @@ def test_numpy_fft_dispatches_to_ad_fft():
     z = ad.tensor(x + 1j)
     assert np.real(z).tolist() == x.tolist() and isinstance(np.imag(z), ad.Tensor)
     _close(np.angle(z, deg=True).numpy(), np.angle(x + 1j, deg=True), 1e-12)
-    with pytest.raises(GpuadTypeError, match="numpy.fft.hfft"):
-        np.fft.hfft(t)
+    _close(np.fft.hfft(np.fft.ihfft(t), n=8).numpy(), x, 1e-12)
+    assert isinstance(np.fft.hfft(t, norm="forward"), ad.Tensor)
 
 
 def test_numpy_written_spectral_function_under_transforms():
@@ -344,6 +354,9 @@ ERRORS = [
     (lambda x: ad.fft.rfft(x + 1j), GpuadTypeError, r"rfft: argument 'a' must be real"),
     (lambda x: ad.fft.irfft(x[:, :1]), GpuadValueError, r"irfft: transform length 0"),
     (lambda x: ad.fft.fftshift(x, axes=3), GpuadAxisError, r"fftshift: argument 'axes' 3"),
+    (lambda x: ad.fft.hfft(x, norm="back"), GpuadValueError, r"hfft: argument 'norm'"),
+    (lambda x: ad.fft.ihfft(x, n=0), GpuadValueError, r"ihfft: argument 'n' must be >= 1"),
+    (lambda x: ad.fft.ihfft(x * 1j), GpuadTypeError, r"ihfft: argument 'a' must be real"),
     (lambda x: ad.fft.fftfreq(0), GpuadValueError, r"fftfreq: argument 'n' must be >= 1"),
     (lambda x: ad.fft.rfftfreq(4, d="a"), GpuadTypeError, r"rfftfreq: argument 'd'"),
     (lambda x: ad.fft.fft(ad.tensor(1.0)), GpuadAxisError, r"fft: argument 'axis'"),

@@ -277,6 +277,23 @@ def irfft(a, n=None, axis=-1, norm=None):
     return _transform("irfft", "irfft", a, n, axis, norm, one_axis=True)
 
 
+def hfft(a, n=None, axis=-1, norm=None):
+    """FFT of a signal with Hermitian symmetry given by its first half (``numpy.fft.hfft``):
+    ``irfft(conj(a), n)`` at the opposite normalization, a real result of length ``n``
+    (default ``2 * (m - 1)``)."""
+    from .pointwise import conj
+    norm = _SWAP[_check_norm(norm, "hfft")]
+    return _transform("irfft", "hfft", conj(_input(a, "hfft")), n, axis, norm, one_axis=True)
+
+
+def ihfft(a, n=None, axis=-1, norm=None):
+    """Inverse of :func:`hfft` (``numpy.fft.ihfft``): ``conj(rfft(a, n))`` at the opposite
+    normalization, for real ``a``."""
+    from .pointwise import conj
+    norm = _SWAP[_check_norm(norm, "ihfft")]
+    return conj(_transform("rfft", "ihfft", a, n, axis, norm, one_axis=True))
+
+
 def fftn(a, s=None, axes=None, norm=None):
     """N-dimensional FFT (``numpy.fft.fftn``) over ``axes`` (default: the last ``len(s)``,
     or all), each truncated or zero-padded to ``s``."""
