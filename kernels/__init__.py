@@ -11,8 +11,8 @@ kernel gpuad can emit to PTX without a GPU (:mod:`.ptx`).
 """
 from .elementwise import UnsupportedDtype, run_elementwise
 from .reduction import run_reduce
-from .small_linalg import MAX_K, run_det, run_inv, run_solve
+from .small_linalg import EIGH_MAX_K, MAX_K, run_det, run_eigh, run_inv, run_solve
 from .target import TARGETS, KernelStats, stats
 
-__all__ = ["run_elementwise", "run_reduce", "run_det", "run_inv", "run_solve", "stats",
-           "KernelStats", "TARGETS", "MAX_K", "UnsupportedDtype"]
+__all__ = ["run_elementwise", "run_reduce", "run_det", "run_inv", "run_solve", "run_eigh", "stats",
+           "KernelStats", "TARGETS", "MAX_K", "EIGH_MAX_K", "UnsupportedDtype"]

@@ -159,6 +159,8 @@ def instances(include_registry: bool = True) -> list[tuple]:
         for dt in DTYPES:
             for fn in ("det", "inv", "solve"):
                 out.append((f"{fn}_k{k}_{dt}", "linalg", (fn, k, dt)))
+            if k <= _eigh_max_k():
+                out.append((f"eigh_k{k}_{dt}", "linalg", ("eigh", k, dt)))
     if include_registry:
         for name, (stmts, outs, kinds, out_kinds, ndim) in _fused_extras().items():
             for dt in DTYPES:
@@ -167,6 +169,11 @@ def instances(include_registry: bool = True) -> list[tuple]:
     for i, (name, _, _) in enumerate(_EXTRA):
         out.append((name, "extra", i))
     return out
+
+
+def _eigh_max_k():
+    from .small_linalg import EIGH_MAX_K
+    return EIGH_MAX_K
 
 
 def _build(kind, spec):
@@ -214,8 +221,8 @@ def _build(kind, spec):
         name, k, dt = spec
         fn = small_linalg.kernel_function(name, k, dt)
         a = types.Array(from_dtype(np.dtype(dt)), 1, "C")
-        nargs = {"det": 2, "inv": 2, "solve": 3}[name]
-        ints = {"det": 1, "inv": 1, "solve": 2}[name]
+        nargs = {"det": 2, "inv": 2, "solve": 3, "eigh": 2}[name]
+        ints = {"det": 1, "inv": 1, "solve": 2, "eigh": 2}[name]
         return fn, (a,) * nargs + (types.int64,) * ints
     name, fn, sig = _EXTRA[spec]
     return fn, tuple(sig)

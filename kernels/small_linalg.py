@@ -132,8 +132,100 @@ def solve(A, Bm, out, nbatch, m):
 '''
 
 
+# Symmetric eigendecomposition by cyclic Jacobi rotations (k <= EIGH_MAX_K): each thread
+# reads its matrix from one triangle (``lower``: the lower one, as LAPACK's UPLO='L'),
+# zeroes the off-diagonal pairs (p, q) in row order, sweep after sweep, until their mass is below
+# (eps * |A|_F)^2 (quadratic convergence: a handful of sweeps at these sizes), sorts the
+# eigenvalues ascending with their vectors, and writes NumPy's eigh packed as gpuad's eigh
+# primitive holds it: (k + 1, k) per matrix, row 0 the eigenvalues, then the eigenvector
+# matrix (columns). Jacobi is accurate to a few ulps relative to |A| (as LAPACK's syevd).
+# Each eigenvector's sign is a gauge and may differ from LAPACK's.
+EIGH = '''
+
+def eigh(A, out, nbatch, lower):
+    i = cuda.grid(1)
+    step = cuda.gridsize(1)
+    a = cuda.local.array((K, K), ACC)
+    v = cuda.local.array((K, K), ACC)
+    while i < nbatch:
+        base = i * K * K
+        total = ACC(0)
+        for r in range(K):
+            for c in range(K):
+                if (r >= c) == (lower != 0):
+                    x = ACC(A[base + r * K + c])
+                else:
+                    x = ACC(A[base + c * K + r])
+                a[r, c] = x
+                total += x * x
+                v[r, c] = ACC(1) if r == c else ACC(0)
+        tol = total * EPS2
+        for sweep in range(MAX_SWEEPS):
+            off = ACC(0)
+            for p in range(K):
+                for q in range(p + 1, K):
+                    off += a[p, q] * a[p, q]
+            if not off > tol:
+                break
+            for p in range(K - 1):
+                for q in range(p + 1, K):
+                    apq = a[p, q]
+                    if apq != 0:
+                        theta = (a[q, q] - a[p, p]) / (ACC(2) * apq)
+                        t = ACC(1) / (abs(theta) + math.sqrt(theta * theta + ACC(1)))
+                        if theta < 0:
+                            t = -t
+                        c = ACC(1) / math.sqrt(t * t + ACC(1))
+                        s = t * c
+                        for r in range(K):
+                            arp = a[r, p]
+                            arq = a[r, q]
+                            a[r, p] = c * arp - s * arq
+                            a[r, q] = s * arp + c * arq
+                        for r in range(K):
+                            apr = a[p, r]
+                            aqr = a[q, r]
+                            a[p, r] = c * apr - s * aqr
+                            a[q, r] = s * apr + c * aqr
+                        for r in range(K):
+                            vrp = v[r, p]
+                            vrq = v[r, q]
+                            v[r, p] = c * vrp - s * vrq
+                            v[r, q] = s * vrp + c * vrq
+        for p in range(K - 1):
+            m = p
+            for q in range(p + 1, K):
+                if a[q, q] < a[m, m]:
+                    m = q
+            if m != p:
+                tmp = a[p, p]
+                a[p, p] = a[m, m]
+                a[m, m] = tmp
+                for r in range(K):
+                    tmp = v[r, p]
+                    v[r, p] = v[r, m]
+                    v[r, m] = tmp
+        ob = i * (K + 1) * K
+        for c in range(K):
+            out[ob + c] = a[c, c]
+        for r in range(K):
+            for c in range(K):
+                out[ob + (r + 1) * K + c] = v[r, c]
+        i += step
+'''
+
+EIGH_MAX_K = 4   # two k x k local arrays per thread: larger k would spill registers
+_EIGH_HEADER = '''import math
+EPS2 = {eps2!r}
+MAX_SWEEPS = 30
+'''
+
+
 def source(k: int, acc) -> str:
-    return HEADER.format(k=k, acc=np.dtype(acc).name) + DET + INV + SOLVE
+    src = HEADER.format(k=k, acc=np.dtype(acc).name) + DET + INV + SOLVE
+    if k <= EIGH_MAX_K:
+        src += _EIGH_HEADER.format(eps2=float(np.finfo(acc).eps) ** 2) + EIGH
+    return src
 
 
 def kernel_function(name: str, k: int, acc):
@@ -199,6 +291,26 @@ def run_inv(a, target: str):
     if nb and k:
         a2 = read_only(xp.ascontiguousarray(a).reshape(-1), target)
         _launch("inv", k, acc, target, nb, a2, out.reshape(-1), nb)
+    return out
+
+
+def run_eigh(a, target: str, lower: bool = True):
+    """Eigenvalues and eigenvectors of each real symmetric k x k matrix of ``a``
+    (..., k, k), k <= EIGH_MAX_K, reading the lower (``lower``) or upper triangle ->
+    (..., k + 1, k): row 0 the ascending eigenvalues, rows 1.. the eigenvectors (columns),
+    in ``a``'s float dtype. Larger k goes to the library (cuSOLVER's syevd through CuPy)."""
+    check_target(target)
+    xp, a, acc = _prepare(a, target, "run_eigh")
+    k, batch = a.shape[-1], a.shape[:-2]
+    if k > EIGH_MAX_K:
+        stats.launches["linalg_library"] += 1
+        w, v = xp.linalg.eigh(a.astype(acc, copy=False), UPLO="L" if lower else "U")
+        return xp.concatenate([w[..., None, :], v], axis=-2)
+    nb = int(np.prod(batch, dtype=np.int64))
+    out = xp.empty(batch + (k + 1, k), dtype=acc)
+    if nb and k:
+        a2 = read_only(xp.ascontiguousarray(a).reshape(-1), target)
+        _launch("eigh", k, acc, target, nb, a2, out.reshape(-1), nb, 1 if lower else 0)
     return out
 
 

@@ -61,3 +61,12 @@ class Backend:
     def small_linalg(self, name: str, *arrays):
         """Batched ``det`` / ``inv`` / ``solve`` over leading dims of k x k matrices."""
         raise NotImplementedError
+
+    def small_eigh(self, a, UPLO: str = "L"):
+        """Batched Hermitian eigendecomposition over leading dims, packed as the ``eigh``
+        primitive holds it: (..., k + 1, k), row 0 the ascending eigenvalues (in ``a``'s
+        dtype), rows 1.. the eigenvectors (columns). Here the array module's
+        ``linalg.eigh`` (LAPACK, cuSOLVER); GPU backends run their own kernel for small k."""
+        xp = self.xp
+        w, v = xp.linalg.eigh(a, UPLO=UPLO)
+        return xp.concatenate([w.astype(v.dtype)[..., None, :], v], axis=-2)

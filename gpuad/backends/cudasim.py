@@ -213,3 +213,12 @@ def _xp_eval(expr, arrays, xp, local=None):
     env.update(local or {})
     with np.errstate(all="ignore"):
         return eval(compile(tree, "<gpuad-expr>", "eval"), env)
+    def small_eigh(self, a, UPLO="L"):
+        """Real symmetric k x k matrices, k <= ``kernels.EIGH_MAX_K``: gpuad's Jacobi kernel,
+        one thread per matrix; complex or larger ones: the array module (cuSOLVER)."""
+        from gpuad import kernels
+        a = self.xp.asarray(a)
+        if a.dtype.kind == "f" and 1 <= a.shape[-1] <= kernels.EIGH_MAX_K:
+            return kernels.run_eigh(a, self.target, lower=UPLO == "L").astype(a.dtype, copy=False)
+        return super().small_eigh(a, UPLO)
+

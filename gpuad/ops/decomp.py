@@ -232,9 +232,8 @@ def cholesky(a, /, *, upper=False):
 
 # -- eigh -------------------------------------------------------------------------------
 def _eigh_impl(be, a, UPLO):
-    xp = be.xp
-    w, v = xp.linalg.eigh(a, UPLO=UPLO)
-    return xp.concatenate([w.astype(v.dtype)[..., None, :], v], axis=-2)
+    # packed (..., n+1, n); small real matrices on a GPU run gpuad's Jacobi kernel
+    return be.small_eigh(a, UPLO)
 
 
 def _eigh_parts(out):
