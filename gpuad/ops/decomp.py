@@ -121,13 +121,11 @@ def _pack(parts, dtype):
     ``dtype``: one array for a primitive with several results."""
     from .pointwise import astype
     from .shape import concat, reshape
-    lead = None
     flat = []
     for p, nlead in parts:
-        lead = tuple(p.shape[:nlead])
         if p.dtype != dtype:
             p = astype(p, dtype)
-        flat.append(reshape(p, lead + (-1,)))
+        flat.append(reshape(p, tuple(p.shape[:nlead]) + (-1,)))
     return concat(flat, axis=-1)
 
 
@@ -269,13 +267,11 @@ def _eigvalsh_impl(be, a, UPLO):
 def _eigvalsh_tangent(p, w, t, UPLO):
     """dw_i = real(v_i^H dA v_i): needs the eigenvectors, not their derivative, so it stays
     finite at degenerate eigenvalues (where single eigenvalues are still not smooth)."""
-    from .pointwise import abs2, real
+    from .pointwise import conj, multiply, real
     from .reductions import sum
-    from .pointwise import multiply
     (a,), (dA,) = p, t
     _, V = _eigh_parts(eigh_p.bind(a, UPLO=UPLO))
     # diag(V^H S V)_i = sum_r conj(V_ri) (S V)_ri
-    from .pointwise import conj
     return real(sum(multiply(conj(V), _mm(_sym(dA), V)), axis=-2))
 
 
