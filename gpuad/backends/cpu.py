@@ -56,7 +56,10 @@ class CpuBackend(Backend):
     xp = np
 
     def elementwise(self, name, expr, arrays, out_dtype):
-        fn = _UFUNCS.get(name) or _EXTRA[name]
+        fn = _UFUNCS.get(name) or _EXTRA.get(name)
+        if fn is None:  # no NumPy ufunc: the kernel expression, compiled by Numba
+            from .cpu_special import expr_ufunc
+            fn = expr_ufunc(expr, len(arrays))
         if name in _QUIET:
             out = fn(*arrays)
         else:
@@ -82,9 +85,30 @@ class CpuBackend(Backend):
 
     def _small_linalg(self, name, *arrays):
         if name == "det":
-            return np.linalg.det(arrays[0])
+            return _det(arrays[0])
         if name == "inv":
             return np.linalg.inv(arrays[0])
         if name == "solve":
             return np.linalg.solve(*arrays)
         raise KeyError(name)
+
+
+def _det(a):
+    """``det`` over the last two axes: up to 3x3 the cofactor expansion, vectorised over
+    the batch (LAPACK's LU costs microseconds per matrix; the expansion is exact at
+    singular integer-valued matrices, too), above that ``np.linalg.det``."""
+    n = a.shape[-1]
+    if n > 3 or a.dtype.kind not in "fc" or 0 in a.shape:
+        return np.linalg.det(a)
+
+    def m(i, j):
+        return a[..., i, j]
+
+    def det2(r0, r1, c0, c1):
+        return m(r0, c0) * m(r1, c1) - m(r0, c1) * m(r1, c0)
+    if n == 1:
+        return m(0, 0).copy()
+    if n == 2:
+        return det2(0, 1, 0, 1)
+    return (m(0, 0) * det2(1, 2, 1, 2) - m(0, 1) * det2(1, 2, 0, 2)) + m(0, 2) * det2(1, 2, 0, 1)
+

@@ -93,6 +93,54 @@ def scatters_to_selects(graph):
     return graph
 
 
+_SMALL_DET = 3  # up to this order a determinant is written out as arithmetic
+
+
+def small_dets_as_arithmetic(graph):
+    """``det`` of matrices up to 3x3 becomes its cofactor expansion on component reads
+    (static-index gathers, which are strided views): a few multiplies and adds that
+    fuse with what surrounds them, where a LAPACK call per matrix costs microseconds.
+    ``linalg.det`` and a hand-written expansion then compile to the same kernels; so do
+    the 2x2 minors of det's own derivative rules."""
+    from ..ops.indexing import gather_p
+    from ..ops.linalg import det_p
+    from ..ops.pointwise import add_p, mul_p, sub_p
+    eqns = []
+    emit = _Emitter(graph, eqns)
+    for e in graph.eqns:
+        X = e.inputs[0] if e.inputs else None
+        if (e.prim is not det_p or X.shape[-1] > _SMALL_DET or 0 in X.shape
+                or X.dtype.kind not in "fc"):
+            eqns.append(e)
+            continue
+        n, lead, dt = X.shape[-1], X.shape[:-2], e.out.dtype
+        reads = {}
+
+        def a(i, j, out=None):
+            if (i, j) not in reads or out is not None:
+                spec = (slice(None),) * len(lead) + (i, j)
+                reads[i, j] = emit(gather_p, [X], {"spec": spec}, lead, dt, out=out)
+            return reads[i, j]
+
+        def op(prim, x, y, out=None):
+            return emit(prim, [x, y], {}, lead, dt, out=out)
+
+        def det2(r0, r1, c0, c1, out=None):
+            return op(sub_p, op(mul_p, a(r0, c0), a(r1, c1)), op(mul_p, a(r0, c1), a(r1, c0)),
+                      out=out)
+        if n == 1:
+            a(0, 0, out=e.out)
+        elif n == 2:
+            det2(0, 1, 0, 1, out=e.out)
+        else:
+            t0 = op(mul_p, a(0, 0), det2(1, 2, 1, 2))
+            t1 = op(mul_p, a(0, 1), det2(1, 2, 0, 2))
+            t2 = op(mul_p, a(0, 2), det2(1, 2, 0, 1))
+            op(add_p, op(sub_p, t0, t1), t2, out=e.out)
+    graph.eqns = eqns
+    return graph
+
+
 _CONST_FOLD_MAX = 1 << 16  # elements: bigger all-constant results stay run-time steps
 
 
