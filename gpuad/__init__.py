@@ -35,6 +35,7 @@ from .ops.arrays import (split, array_split, tril, triu, repeat, roll, pad, diff
                          sort, argsort, cumprod, meshgrid)
 from .ops.linalg import (matmul, vecdot, outer, tensordot, einsum, diag, diagonal, trace)
 from . import linalg
+from . import special
 from .ops.complex import imag, angle
 from . import fft
 from .transforms import jvp, vjp, grad, grad_and_value, jacfwd, jacrev, hessian, vmap

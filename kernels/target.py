@@ -108,6 +108,15 @@ def jit(pyfn, target: str, cache: bool = True):
 _sim_launch_lock = threading.RLock()
 
 
+def _ieee_lgamma(x):
+    # Python's lgamma raises at the poles (0, -1, ...) where a GPU's returns inf
+    import math
+    try:
+        return math.lgamma(x)
+    except (ValueError, OverflowError):
+        return math.inf if x == x else x
+
+
 class _IEEEMath:
     def __init__(self):
         import math
@@ -123,7 +132,7 @@ class _IEEEMath:
             "sqrt": np.sqrt, "pow": np.power, "fabs": np.fabs, "hypot": np.hypot,
             "fmod": np.fmod, "floor": np.floor, "ceil": np.ceil, "trunc": np.trunc,
             "copysign": np.copysign, "isnan": np.isnan, "isinf": np.isinf,
-            "isfinite": np.isfinite,
+            "isfinite": np.isfinite, "lgamma": _ieee_lgamma,
         }
         for name, fn in table.items():
             setattr(self, name, fn)

@@ -39,6 +39,7 @@ def register(S):
     """Add this family's specs to the table ``S`` (the ``op_specs`` module)."""
     _arith(S)
     _arrays(S)
+    _special(S)
 
 
 def _arith(S):
@@ -225,3 +226,67 @@ def _arrays(S):
         OpSpec("trace[4,5]offset=1", lambda x: ad.trace(x, offset=1),
                lambda x: torch.diagonal(x, 1).sum(-1), lambda x: np.trace(x, 1), MIX(U((4, 5))), kind="linalg"),
     )
+
+
+# torch's polygamma(1, x) is accurate to only about 5e-10 (scipy's and gpuad's to 1e-16), too
+# loose for the oracle's derivatives at 1e-10; so the oracles of gammaln and digamma are
+# the textbook series written in torch ops (recurrence to x + 12, Stirling / asymptotic
+# series, reflection below 0), and torch differentiates them
+_BERN = [1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510]
+
+
+def _t_lgamma_pos(x):
+    y = x + 12.0
+    s = (y - 0.5) * torch.log(y) - y + 0.5 * np.log(2 * np.pi)
+    s = s + sum(b / (2 * k * (2 * k - 1)) * y ** (1 - 2 * k) for k, b in enumerate(_BERN, 1))
+    return s - sum(torch.log(x + k) for k in range(12))
+
+
+def _t_gammaln(x):
+    neg = x < 0
+    xs = torch.where(neg, 1.0 - x, x)
+    refl = np.log(np.pi) - torch.log(torch.abs(torch.sin(np.pi * x))) - _t_lgamma_pos(xs)
+    return torch.where(neg, refl, _t_lgamma_pos(xs))
+
+
+def _t_digamma_pos(x):
+    y = x + 12.0
+    s = torch.log(y) - 0.5 / y - sum(b / (2 * k) * y ** (-2 * k) for k, b in enumerate(_BERN, 1))
+    return s - sum(1.0 / (x + k) for k in range(12))
+
+
+def _t_digamma(x):
+    neg = x < 0
+    xs = torch.where(neg, 1.0 - x, x)
+    return torch.where(neg, _t_digamma_pos(xs) - np.pi / torch.tan(np.pi * x), _t_digamma_pos(xs))
+
+
+def _special(S):
+    U, MIX, OpSpec = S.U, S.MIX, S.OpSpec
+    sp = lambda n: (lambda *a: getattr(ad.special, n)(*a))  # noqa: E731
+    off_poles = S.away((3, 4), (0.0, -1.0, -2.0), gap=0.1, lo=-2.8, hi=4.0)
+
+    def np_of(tf):  # NumPy has none of these: the forward reference is torch's float64 value
+        return lambda *a: tf(*[torch.as_tensor(np.asarray(v, np.float64)) for v in a]).numpy()
+
+    cases = [
+        ("erfc[3,4]", "erfc", torch.special.erfc, MIX(U((3, 4))), (0,)),
+        ("erfc[5]tail", "erfc", torch.special.erfc, MIX(U((5,), 2.0, 5.0)), (0,)),
+        ("erfinv[3,4]", "erfinv", torch.special.erfinv, MIX(U((3, 4), -0.95, 0.95)), (0,)),
+        ("erfinv[6]tails", "erfinv", torch.special.erfinv,
+         lambda rng: [np.array([-0.998, -0.99, -0.6, 0.7, 0.99, 0.998])], (0,)),
+        ("gammaln[3,4]", "gammaln", _t_gammaln, MIX(U((3, 4), 0.2, 6.0)), (0,)),
+        ("gammaln[3,4]negative", "gammaln", _t_gammaln, MIX(off_poles), (0,)),
+        ("digamma[3,4]", "digamma", _t_digamma, MIX(off_poles), (0,)),
+        ("digamma[5]large", "digamma", _t_digamma, MIX(U((5,), 10.0, 1e4)), (0,)),
+        ("xlogy[3,4]", "xlogy", torch.special.xlogy, MIX(U((3, 4)), U((3, 4), 0.2, 3.0)), (0, 1)),
+        ("xlogy[3,1|1,4]", "xlogy", torch.special.xlogy, MIX(U((3, 1)), U((1, 4), 0.2, 3.0)), (0, 1)),
+        ("xlog1py[3,4]", "xlog1py", torch.special.xlog1py, MIX(U((3, 4)), U((3, 4), -0.8, 3.0)), (0, 1)),
+        ("logit[3,4]", "logit", torch.special.logit, MIX(U((3, 4), 0.05, 0.95)), (0,)),
+        ("expit[3,4]", "expit", torch.special.expit, MIX(U((3, 4), -4, 4)), (0,)),
+        ("softplus[3,4]", "softplus", torch.nn.functional.softplus, MIX(U((3, 4), -4, 4)), (0,)),
+    ]
+    ref = {"gammaln": torch.special.gammaln, "digamma": torch.special.digamma}  # torch's values
+    for label, name, tf, make, diff in cases:
+        S.add(OpSpec(f"special.{label}", sp(name), tf, np_of(ref.get(name, tf)), make, diff=diff,
+                     sim=True, hess=True))

@@ -174,6 +174,23 @@ class _XpMath:
         from cupyx.scipy.special import erf
         return counting.counted_call(erf, "cupy.special.erf")(x)
 
+    def erfc(self, x):
+        return self._special("erfc", "math.erfc(a0)", x)
+
+    def lgamma(self, x):
+        return self._special("gammaln", "math.lgamma(a0)", x)
+
+    def _special(self, name, expr, x):
+        # erf's pattern: the CPU ufunc on host and simulated arrays, cupyx on CUDA
+        from .cpu_special import expr_ufunc
+        if self._mod is np:
+            return expr_ufunc(expr, 1)(x)
+        if self._mod is simcupy:
+            return counting.counted_call(simcupy.device_function(expr_ufunc(expr, 1), f"special.{name}"),
+                                         f"cupy.special.{name}")(x)
+        import cupyx.scipy.special as sp
+        return counting.counted_call(getattr(sp, name), f"cupy.special.{name}")(x)
+
     def __getattr__(self, name):
         if name in ("pi", "e", "inf", "nan", "tau"):
             import math
