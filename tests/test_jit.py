@@ -262,3 +262,63 @@ def test_zero_size_dimensions_run_as_eager_does(name):
     for g in got:
         assert g.shape == want.shape
         np.testing.assert_array_equal(g.numpy(), want)
+
+
+def test_background_compile_runs_eagerly_until_the_plan_is_ready(rng, monkeypatch):
+    import sys
+    import threading
+    jit_mod = sys.modules["gpuad.jit"]
+    release = threading.Event()
+    real_build = jit_mod._build
+
+    def slow_build(*a):  # hold the compile until the test has made its eager calls
+        release.wait(30)
+        return real_build(*a)
+    monkeypatch.setattr(jit_mod, "_build", slow_build)
+    f = lambda x: ad.sin(x) * ad.exp(-x * x) + x ** 3
+    g = ad.vmap(ad.jacfwd(f))
+    jg = ad.jit(g, compile="background")
+    x = ad.tensor(rng.normal(size=(6, 4)))
+    ref = g(x).numpy()
+    np.testing.assert_allclose(jg(x).numpy(), ref, rtol=1e-14)   # traced: eager values
+    assert jg.cache_info() == [] and not jg.wait(timeout=0)
+    with ad.count_launches() as c:
+        np.testing.assert_allclose(jg(x).numpy(), ref, rtol=1e-14)  # compiling: eager
+    assert not any(op.startswith("fused") for op in c.by_op), c.by_op
+    release.set()
+    assert jg.wait(timeout=60)
+    with ad.count_launches() as c:
+        np.testing.assert_allclose(jg(x).numpy(), ref, rtol=1e-13, atol=1e-15)  # the plan
+    assert any(op.startswith("fused") for op in c.by_op), c.by_op
+    assert jg.trace_count == 1 and len(jg.cache_info()) == 1
+
+
+def test_background_compile_error_reaches_the_caller_then_retraces(rng, monkeypatch):
+    import sys
+    jit_mod = sys.modules["gpuad.jit"]
+    real_build = jit_mod._build
+    calls = []
+
+    def failing_build(*a):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("compiler exploded")
+        return real_build(*a)
+    monkeypatch.setattr(jit_mod, "_build", failing_build)
+    jg = ad.jit(lambda x: ad.sin(x) * 2.0, compile="background")
+    x = ad.tensor(rng.normal(size=5))
+    jg(x)
+    jg.wait(timeout=60)
+    with pytest.raises(RuntimeError, match="compiler exploded"):
+        jg(x)
+    np.testing.assert_allclose(jg(x).numpy(), np.sin(x.numpy()) * 2.0)  # traced again
+    assert jg.wait(timeout=60) and jg.trace_count == 2
+    np.testing.assert_allclose(jg(x).numpy(), np.sin(x.numpy()) * 2.0)
+
+
+@pytest.mark.parametrize("mode", ["later", None, True])
+def test_jit_compile_mode_is_checked(mode):
+    with pytest.raises(ad.GpuadValueError, match="argument 'compile'"):
+        ad.jit(ad.sin, compile=mode)
+    with pytest.raises(ad.GpuadValueError, match="argument 'compile'"):
+        ad.jit(compile=mode)

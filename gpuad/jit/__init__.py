@@ -14,6 +14,7 @@ transform sees every primitive; the numbers are the same either way.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import os
 import threading
@@ -96,12 +97,14 @@ class JitFunction:
     ``cache_info()`` describes the compiled plans (``tile_rows``: the rows per tile when
     the plan runs in row tiles on the cpu, NOTE [row tiles]; None when it does not)."""
 
-    def __init__(self, func, static_argnums=()):
+    def __init__(self, func, static_argnums=(), compile="now"):
         functools.update_wrapper(self, func)
         self.func = func
         self.static_argnums = _static_argnums(static_argnums, func)
+        self.compile = _compile_mode(compile, func)
         self.trace_count = 0
         self._cache = {}
+        self._pending = {}  # key -> Future of a background compile (NOTE [background compile])
         self._fixed = {}  # tree structure -> leaf positions whose scalars are static
         self._lock = threading.Lock()
 
@@ -113,7 +116,12 @@ class JitFunction:
         key, leaves, td, statics = self._signature(args, kwargs)
         entry = self._cache.get(key)
         if entry is None:
-            return self._trace(key, leaves, td, statics)
+            pending = self._pending.get(key)
+            if pending is None:
+                return self._trace(key, leaves, td, statics)
+            if not pending.done():  # NOTE [background compile]: run as eager mode meanwhile
+                return self.func(*args, **kwargs)
+            entry = self._settle(key, pending)
         plan, out_td, out_statics, feeds = entry
         outs = _run(plan, [leaves[i]._data if dt is None else _scalar_array(leaves[i], dt, plan.device)
                            for i, dt in feeds])
@@ -222,13 +230,35 @@ class JitFunction:
                                  for k, kk in enumerate(key[1])), key[2])
         if values and isinstance(values[0], Tensor) and not tensors and not scalars:
             device = values[0].device
-        with launches.paused():  # compiling is not a launch (constant folding runs kernels)
-            with get_backend(device).activate():
-                plan = _compile(_optimize(graph, device), device)
+        if self.compile == "background":
+            with self._lock:
+                self._pending[key] = _background().submit(_build, graph, device,
+                                                          (out_td, out_statics, feeds))
+                self.trace_count += 1
+            return tree_unflatten(out_td, values)
+        entry = _build(graph, device, (out_td, out_statics, feeds))
         with self._lock:
-            self._cache[key] = (plan, out_td, out_statics, feeds)
+            self._cache[key] = entry
             self.trace_count += 1
         return tree_unflatten(out_td, values)
+
+    def _settle(self, key, future):
+        """The finished background compile of ``key``: its plan, cached; its error, raised
+        here (the signature traces again on the next call)."""
+        with self._lock:
+            self._pending.pop(key, None)
+        entry = future.result()  # raises what the compile raised
+        with self._lock:
+            self._cache[key] = entry
+        return entry
+
+    def wait(self, timeout=None):
+        """Block until every background compile started so far has finished (for
+        ``compile="background"``; returns at once otherwise). Returns True when none is
+        still running after ``timeout`` seconds."""
+        futures = list(self._pending.values())
+        done, not_done = concurrent.futures.wait(futures, timeout=timeout)
+        return not not_done
 
     def _fix(self, tdr, positions):
         with self._lock:
@@ -239,6 +269,7 @@ class JitFunction:
         (NOTE [jit buffer pool]); the next call traces again."""
         with self._lock:
             self._cache.clear()
+            self._pending.clear()  # a compile still running is not waited for: dropped
 
     def cache_info(self):
         return [{"signature": k[1], "kernels": p.n_kernels, "steps": len(p.steps),
@@ -251,6 +282,42 @@ class JitFunction:
             self._trace(key, leaves, td, statics)
             key = self._signature(args, kwargs)[0]
         return self._cache[key][0].graph
+
+
+# NOTE [background compile]: with ``compile="background"`` a new signature is traced on
+# the calling thread (tracing runs the function, so that call returns eager mode's
+# values) and optimised and compiled on one background thread; calls of that signature
+# run the plain function, as eager mode does, until the plan is ready, then the plan.
+# The trace state, launch counting and the current device are thread-local, so the
+# compile does not disturb the caller's transforms or counts. A compile error reaches
+# the caller on the first call after it, and the next call traces again.
+_BACKGROUND = []
+
+
+def _background():
+    with _BACKGROUND_LOCK:
+        if not _BACKGROUND:
+            _BACKGROUND.append(concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="gpuad-jit-compile"))
+        return _BACKGROUND[0]
+
+
+_BACKGROUND_LOCK = threading.Lock()
+
+
+def _build(graph, device, rest):
+    """The cache entry of a traced graph: (plan, *rest)."""
+    with launches.paused():  # compiling is not a launch (constant folding runs kernels)
+        with get_backend(device).activate():
+            return (_compile(_optimize(graph, device), device),) + tuple(rest)
+
+
+def _compile_mode(mode, func):
+    if mode not in ("now", "background"):
+        name = getattr(func, "__name__", "func")
+        raise GpuadValueError(f"jit({name}): argument 'compile' must be \"now\" or "
+                              f"\"background\", got {mode!r}")
+    return mode
 
 
 def _rebuild(td, leaves, statics):
@@ -677,7 +744,7 @@ def fused_programs(func, *args):
     return out
 
 
-def jit(func=None, static_argnums=()):
+def jit(func=None, static_argnums=(), compile="now"):
     """Compile ``func`` per input signature: shapes, dtypes and device of its tensor
     arguments, and the values of its static arguments (``static_argnums``: positions
     of compile-time constants, hashed by value). Python scalars that are not static
@@ -693,11 +760,17 @@ def jit(func=None, static_argnums=()):
     >>> h = ad.jit(lambda x, n: ad.sum(x ** n, axis=0), static_argnums=1)
     >>> h(ad.ones(2, 3), 2).shape
     (3,)
+
+    ``compile="background"`` compiles a new signature on a background thread and runs
+    the function as eager mode does until the plan is ready (NOTE [background compile]):
+    the first calls cost what eager calls cost instead of waiting for the compiler.
+    ``jitted.wait()`` blocks until the compiles started so far are done.
     """
     if func is None:
-        return functools.partial(jit, static_argnums=static_argnums)
+        _compile_mode(compile, jit)
+        return functools.partial(jit, static_argnums=static_argnums, compile=compile)
     if not callable(func):
         raise GpuadTypeError(f"jit: argument 'func' must be callable, got {type(func).__name__}")
-    if isinstance(func, JitFunction) and not static_argnums:
+    if isinstance(func, JitFunction) and not static_argnums and func.compile == compile:
         return func
-    return JitFunction(func, static_argnums)
+    return JitFunction(func, static_argnums, compile)
