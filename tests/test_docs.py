@@ -97,3 +97,18 @@ def test_extractor(tmp_path):
     p = tmp_path / "probe.md"
     p.write_text(text, encoding="utf-8")
     assert python_blocks(p) == [(2, "a = 1\n"), (14, "b = 2\n")]
+
+
+def test_numpy_coverage_table_is_current():
+    """docs/numpy.md carries the coverage table gpuad generates now (what NumPy calls on
+    tensors dispatch to gpuad); gaining a function changes it."""
+    import numpy as np
+    from gpuad import numpy_dispatch
+    doc = numpy_dispatch.doc_table(ROOT / "docs" / "numpy.md")
+    if f"NumPy {np.__version__}:" not in doc:
+        pytest.skip(f"docs/numpy.md's table was generated with another NumPy than {np.__version__}")
+    assert doc == numpy_dispatch.coverage_table(), (
+        "docs/numpy.md's NumPy coverage table is out of date: run "
+        "`python -m gpuad.numpy_dispatch --coverage --update docs/numpy.md`")
+    ufuncs, functions = numpy_dispatch.covered()
+    assert f"{len(ufuncs) + len(functions)} of" in doc
