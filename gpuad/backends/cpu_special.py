@@ -42,7 +42,8 @@ def program_ufunc(stmts, out, nin):
         def fn(*arrays, _uf=uf):
             arrays = [a if a.dtype in (np.float32, np.float64) else a.astype(np.float64)
                       for a in map(np.asarray, arrays)]
-            return _uf(*arrays)
+            with np.errstate(all="ignore"):  # poles and logs of 0 give inf/nan quietly
+                return _uf(*arrays)
         _ufuncs[key] = fn
     return fn
 
