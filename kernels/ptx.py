@@ -84,7 +84,9 @@ def _registry_extras() -> dict:
         if not expr or expr in known or name in POINTWISE:
             continue
         arity = len(set(re.findall(r"\ba(\d+)\b", expr)))
-        logical = re.search(r"\b(and|or|not)\b", expr)
+        # logical_and/or/not take bools; a differentiable expression with a condition
+        # (rint's "or", xlogy's "and") takes floats
+        logical = not p.differentiable and re.search(r"\b(and|or|not)\b", expr)
         out[name] = (expr, ("b" if logical else "f") * arity, bool(p.differentiable))
     return out
 
