@@ -440,3 +440,30 @@ def test_eager_small_determinants_match_lapack(rng):
                                    rtol=1e-12, atol=1e-14)
     S = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]])  # singular
     assert ad.linalg.det(ad.tensor(S)).item() == 0.0
+
+
+@pytest.mark.parametrize("transform", [ad.jacfwd, ad.hessian])
+def test_a_basis_summed_through_a_reduction_is_relabelled(transform, rng):
+    # jacfwd of prod(y[:, None] ** R, 0): the identity basis times the exclusive products,
+    # summed over species, is the products at the basis index: no (B, n, n, m) tensor
+    R = rng.integers(0, 3, size=(4, 5)).astype(float)
+    N = ad.tensor(rng.normal(size=(4, 5)))
+    rhs = lambda y: N @ ad.prod(y[:, None] ** R, axis=0)
+    g = ad.vmap(transform(rhs))
+    y = ad.tensor(rng.uniform(0.3, 2.0, size=(6, 4)))
+    jg = ad.jit(g)
+    np.testing.assert_allclose(jg(y).numpy(), g(y).numpy(), rtol=1e-12, atol=1e-13)
+    if transform is ad.jacfwd:
+        big = [e for e in jg.lower(y).eqns if len(e.out.shape) == 4 and 4 in e.out.shape[1:3]
+               and e.out.shape[1] == e.out.shape[2]]
+        assert not big, [(e.prim.name, e.out.shape) for e in big]
+
+
+@pytest.mark.parametrize("axis", [0, 1, (0, 1)])
+def test_identity_sums_keep_every_other_axis(axis, rng):
+    # the basis axis kept, the summed one relabelled, other summed axes still summed
+    w = ad.tensor(rng.normal(size=(3, 4)))
+    f = lambda x: ad.sum(ad.sin(x) * w, axis=axis)
+    g = ad.vmap(ad.jacfwd(f))
+    x = ad.tensor(rng.normal(size=(5, 3, 4)))
+    np.testing.assert_allclose(ad.jit(g)(x).numpy(), g(x).numpy(), rtol=1e-13, atol=1e-14)

@@ -344,7 +344,8 @@ def _static_argnums(nums, func):
 
 def _optimize(graph, device):
     graph = rewrite.fold_constants(rewrite.small_dets_as_arithmetic(simplify(graph)), device)
-    graph = rewrite.fold_constants(rewrite.contractions_through_identity(graph), device)
+    graph = rewrite.contractions_through_identity(rewrite.sums_through_identity(graph))
+    graph = rewrite.fold_constants(graph, device)
     graph = rewrite.scatters_as_contractions(rewrite.contractions_of_products(graph))
     graph = rewrite.fold_constants(graph, device)
     graph = rewrite.thin_contractions(rewrite.scatters_to_selects(simplify(graph)))

@@ -212,6 +212,97 @@ def _identity_axes(E, ndim):
     return axes[0], axes[1]
 
 
+def _mul_factors(v, producer, consts, nd, depth=0):
+    """The factors of ``v`` through a tree of broadcasting ``mul`` equations (each of
+    rank at most ``nd``); [v] when ``v`` is not a product."""
+    from ..ops.pointwise import mul_p
+    e = producer.get(v.id)
+    if e is None or e.prim is not mul_p or depth > 16 or v.id in consts:
+        return [v]
+    if any(len(x.shape) > nd for x in e.inputs):
+        return [v]
+    return [f for x in e.inputs for f in _mul_factors(x, producer, consts, nd, depth + 1)]
+
+
+def sums_through_identity(graph):
+    """``sum`` over axis q of a product with a constant identity factor over axes
+    (p, q), no other factor spanning p: the identity is summed away,
+
+        sum_q [p == q] F[.., q, ..]  =  F[.., p, ..],
+
+    by moving each other factor's axis q to p. A forward-mode basis meets a reduction
+    this way (jacfwd of ``prod(y[:, None] ** R, 0)``: the basis times the exclusive
+    products, summed over species); the (B, n, n, ...) product is never formed."""
+    from ..ops.pointwise import mul_p
+    from ..ops.reductions import sum_p
+    from ..ops.shape import reshape_p, transpose_p
+    producer = {e.out.id: e for e in graph.eqns}
+    eqns = []
+    emit = _Emitter(graph, eqns)
+    for e in graph.eqns:
+        plan = None
+        if e.prim is sum_p and e.out.dtype.kind in "fc" and 0 not in e.inputs[0].shape:
+            plan = _identity_sum_plan(e, producer, graph.consts)
+        if plan is None:
+            eqns.append(e)
+            continue
+        others, p, q, axes = plan
+        X = e.inputs[0]
+        nd = len(X.shape)
+        acc = None
+        for f in others:
+            shape = (1,) * (nd - len(f.shape)) + f.shape
+            if shape != f.shape:
+                f = emit(reshape_p, [f], {"shape": shape}, shape, f.dtype)
+            perm = list(range(nd))
+            perm[p], perm[q] = q, p
+            moved = tuple(shape[k] for k in perm)
+            if any(shape[k] != 1 for k in range(min(p, q) + 1, max(p, q))):
+                f = emit(transpose_p, [f], {"perm": tuple(perm)}, moved, f.dtype)
+            else:  # only size-1 axes between: moving q to p is a reshape
+                f = emit(reshape_p, [f], {"shape": moved}, moved, f.dtype)
+            if acc is not None:
+                shape = tuple(max(a, b) for a, b in zip(acc.shape, f.shape))
+                f = emit(mul_p, [acc, f], {}, shape, e.out.dtype)
+            acc = f
+        full = tuple(1 if k == q else n for k, n in enumerate(X.shape))
+        if acc.shape != full or acc.dtype != e.out.dtype:
+            from ..ops.shape import broadcast_to_p
+            acc = emit(broadcast_to_p, [acc], {"shape": full}, full, acc.dtype)
+        rest = tuple(a for a in axes if a != q)
+        if rest:
+            eqns.append(Eqn(sum_p, [acc], dict(e.params, axes=tuple(axes)), e.out))
+        else:
+            eqns.append(Eqn(reshape_p, [acc], {"shape": e.out.shape}, e.out))
+    graph.eqns = eqns
+    return graph
+
+
+def _identity_sum_plan(e, producer, consts):
+    X = e.inputs[0]
+    nd = len(X.shape)
+    axes = tuple(sorted(a % nd for a in e.params["axes"]))
+    if X.dtype != e.out.dtype:
+        return None
+    facs = _mul_factors(X, producer, consts, nd)
+    if len(facs) < 2:
+        return None
+    for k, E in enumerate(facs):
+        if E.id not in consts:
+            continue
+        pq = _identity_axes(consts[E.id], nd)
+        if pq is None or (pq[0] in axes) == (pq[1] in axes):
+            continue
+        q = pq[0] if pq[0] in axes else pq[1]
+        p = pq[1] if q == pq[0] else pq[0]
+        others = facs[:k] + facs[k + 1:]
+        padded = [(1,) * (nd - len(f.shape)) + f.shape for f in others]
+        if any(s[p] != 1 for s in padded):
+            continue  # another factor spans p: the sum is a diagonal, not a relabelling
+        return others, p, q, axes
+    return None
+
+
 def contractions_through_identity(graph):
     """``einsum`` whose operand is ``eye * Y`` (a forward-mode basis times a per-cell
     derivative, as in jacfwd of ``g(log(y) @ R)``) contracts the identity away:
