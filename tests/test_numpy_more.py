@@ -321,3 +321,11 @@ def test_tensor_ravel_method():
     x = ad.tensor(np.arange(6.0).reshape(2, 3))
     assert x.ravel().shape == (6,)
     same(N(ad.jacfwd(lambda v: v.ravel())(x)).reshape(6, 6), np.eye(6))
+
+
+def test_special_module_docstring_examples_run():
+    import doctest
+
+    import gpuad.special
+    res = doctest.testmod(gpuad.special)
+    assert res.attempted >= 3 and res.failed == 0
