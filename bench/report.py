@@ -302,6 +302,26 @@ PEER_BUGS = [
 ]
 
 
+KEPT_SECTIONS = ("## Dask",)  # written by hand from `python -m bench --dask` (docs/distributed.md)
+
+
+def kept_sections(path) -> list:
+    """The sections of the report already at ``path`` that another command measures
+    (``KEPT_SECTIONS``, each running to the next ``## `` heading): a new report keeps them."""
+    try:
+        with open(path) as fh:
+            text = "\n" + fh.read()
+    except OSError:
+        return []
+    out = []
+    for head in KEPT_SECTIONS:
+        i = text.find("\n" + head + "\n")
+        if i >= 0:
+            j = text.find("\n## ", i + 1)
+            out += [text[i + 1:j if j >= 0 else len(text)].rstrip(), ""]
+    return out
+
+
 def write_markdown(data, path) -> None:
     png = os.path.splitext(path)[0] + ".png"
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -385,5 +405,6 @@ def write_markdown(data, path) -> None:
     extra = data.get("markdown_extra")
     if extra:
         lines += [extra, ""]
+    lines += kept_sections(path)
     with open(path, "w") as fh:
         fh.write("\n".join(lines))

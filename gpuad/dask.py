@@ -50,12 +50,17 @@ import pickle
 import threading
 from collections import OrderedDict
 
-import cloudpickle
-import dask.array as da
 import numpy as np
-from dask.array.dispatch import concatenate_lookup
-from dask.base import tokenize
-from dask.highlevelgraph import HighLevelGraph
+
+try:
+    import cloudpickle
+    import dask.array as da
+    from dask.array.dispatch import concatenate_lookup
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+except ImportError as e:  # the optional extra is missing
+    raise ImportError(f"gpuad.dask needs dask[array] and cloudpickle (pip install gpuad[dask]): "
+                      f"{e}") from e
 
 from .backends import canonical, check_name, get_backend, simcupy
 from .errors import DeviceUnavailableError, GpuadTypeError, GpuadValueError

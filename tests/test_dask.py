@@ -343,3 +343,15 @@ def test_cluster_worker_killed_mid_computation(client, kin):
     os.kill(pid, signal.SIGKILL)
     _close(fut.result(timeout=120), ref)
     assert victim not in client.scheduler_info()["workers"]  # it really died
+
+
+def test_a_new_performance_report_keeps_the_dask_section(tmp_path):
+    # docs/performance.md is rewritten by `python -m bench --markdown`; its Dask section
+    # comes from `python -m bench --dask` and must survive that
+    from bench import report
+    path = tmp_path / "performance.md"
+    path.write_text("# Performance\n\n## Reproduce\n\nold\n\n## Dask\n\nB = 10^6 | 1.0 s\n")
+    assert report.kept_sections(str(path)) == ["## Dask\n\nB = 10^6 | 1.0 s", ""]
+    path.write_text("# Performance\n\n## Dask\n\nnumbers\n\n## Peer bugs\n\nx\n")
+    assert report.kept_sections(str(path)) == ["## Dask\n\nnumbers", ""]
+    assert report.kept_sections(str(tmp_path / "missing.md")) == []
