@@ -207,6 +207,11 @@ def _add_unary_methods():
     for name in reductions.METHOD_NAMES:
         fn = getattr(reductions, name)
         setattr(TensorBase, name, (lambda f: lambda self, *a, **k: f(self, *a, **k))(fn))
+    from .ops import arith, arrays
+    for mod in (arith, arrays):
+        for name in mod.METHOD_NAMES:
+            fn = getattr(mod, name)
+            setattr(TensorBase, name, (lambda f: lambda self, *a, **k: f(self, *a, **k))(fn))
 
 
 class Tensor(TensorBase):

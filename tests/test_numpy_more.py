@@ -317,10 +317,22 @@ def test_numpy_dispatch_runs_the_new_functions():
         [np.argsort(x).tolist(), np.argsort(-x).tolist()]
 
 
-def test_tensor_ravel_method():
+def test_tensor_methods():
     x = ad.tensor(np.arange(6.0).reshape(2, 3))
     assert x.ravel().shape == (6,)
     same(N(ad.jacfwd(lambda v: v.ravel())(x)).reshape(6, 6), np.eye(6))
+    a = np.array([[1.26, -0.5, 2.5], [3.1, -2.7, 0.04]])
+    t = ad.tensor(a)
+    for name in ("floor", "ceil", "trunc", "round"):
+        same(N(getattr(t, name)()), getattr(np, name)(a))
+    same(N(t.round(1)), a.round(1))
+    same(N(t.sinc()), np.sinc(a))
+    same(N(t.deg2rad()), np.deg2rad(a))
+    same(N(t.rad2deg()), np.rad2deg(a))
+    same(N(t.cumprod(axis=0)), a.cumprod(axis=0))
+    same(N(t.cumprod()), a.cumprod())
+    assert N(t.argsort(axis=1)).tolist() == a.argsort(axis=1).tolist()
+    same(N(t.repeat(2, axis=1)), a.repeat(2, axis=1))
 
 
 def test_special_module_docstring_examples_run():

@@ -235,5 +235,9 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     return where(equal(a, -math.inf), neginf, out)
 
 
+# Tensor methods (``x.floor()``, ``x.round(2)``): the unary math functions, and NumPy's
+# ndarray.round
+METHOD_NAMES = ("floor", "ceil", "trunc", "round", "sinc", "deg2rad", "rad2deg")
+
 __all__ = ["floor", "ceil", "trunc", "round", "around", "remainder", "mod", "hypot",
            "logaddexp", "logaddexp2", "sinc", "deg2rad", "rad2deg", "fmax", "fmin", "nan_to_num"]

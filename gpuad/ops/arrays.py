@@ -499,5 +499,9 @@ def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
     return tuple(out)
 
 
+# Tensor methods as NumPy's ndarray has them (``x.cumprod(axis=0)``, ``x.argsort()``,
+# ``x.repeat(2)``); not ``sort``, which sorts an ndarray in place
+METHOD_NAMES = ("cumprod", "argsort", "repeat")
+
 __all__ = ["split", "array_split", "tril", "triu", "repeat", "roll", "pad", "diff", "kron",
            "rot90", "sort", "argsort", "cumprod", "meshgrid"]
