@@ -80,8 +80,15 @@ def _prod_grad(x, axes):
     perm = rest + tuple(axes)
     xt = permute_dims(x, perm)
     lead = tuple(xt.shape[:len(rest)])
-    xf = reshape(xt, lead + (_count(x, axes),))
-    others = multiply(_excl_cumprod(xf), flip(_excl_cumprod(flip(xf, -1)), -1))
+    n = _count(x, axes)
+    xf = reshape(xt, lead + (n,))
+    if n == 1:
+        from .creation import ones
+        others = ones(tuple(xf.shape), dtype=xf.dtype, device=xf.device)
+    elif n == 2:  # the other element of each pair (products of pairs: mass-action rates)
+        others = flip(xf, -1)
+    else:
+        others = multiply(_excl_cumprod(xf), flip(_excl_cumprod(flip(xf, -1)), -1))
     return permute_dims(reshape(others, tuple(xt.shape)), tuple(int(i) for i in np.argsort(perm)))
 
 
