@@ -93,6 +93,12 @@ def test_logaddexp_hypot_sinc_edges(device):
     z = ad.tensor([0.0], device=device)
     same(N(ad.grad(lambda v: ad.sum(ad.hypot(v, v)))(z)), [0.0])
     same(N(ad.grad(lambda v: ad.sum(ad.sinc(v)))(z)), [0.0])
+    # near 0 sinc's derivative keeps its accuracy (a series, not (cos - sinc) / x), and
+    # its second derivative at 0 is -pi^2 / 3 (torch's is 0)
+    s = ad.tensor([1e-7, -3e-4], device=device)
+    same(N(ad.vmap(ad.grad(ad.sinc))(s)), -np.pi ** 2 / 3 * N(s) * (1 - np.pi ** 2 * N(s) ** 2 / 10),
+         rtol=1e-13)
+    same(N(ad.grad(ad.grad(ad.sinc))(ad.tensor(0.0, device=device))), -np.pi ** 2 / 3, rtol=1e-15)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -248,6 +254,8 @@ ERRORS = {
     "rot90_1d": (lambda: ad.rot90(ad.ones(2)), ad.GpuadValueError, "rot90", "'m'"),
     "diff_n": (lambda: ad.diff(ad.ones(3), -1), ad.GpuadValueError, "diff", "'n'"),
     "diff_0d": (lambda: ad.diff(ad.tensor(1.0)), ad.GpuadValueError, "diff", "'a'"),
+    "diff_prepend": (lambda: ad.diff(ad.ones((2, 3)), prepend=ad.ones((2, 2)), axis=0), ad.GpuadValueError,
+                     "diff", "prepend"),
     "tril_k": (lambda: ad.tril(ad.ones((2, 2)), 0.5), ad.GpuadTypeError, "tril", "'k'"),
     "triu_0d": (lambda: ad.triu(ad.tensor(1.0)), ad.GpuadValueError, "triu", "'m'"),
     "sort_order": (lambda: ad.sort(ad.ones(2), order="f"), ad.GpuadValueError, "sort", "order"),

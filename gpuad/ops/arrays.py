@@ -357,6 +357,10 @@ def diff(a, n=1, axis=-1, prepend=None, append=None):
             v = coerce("diff", x, v, names=["a", name])[1]  # a Python scalar takes a's dtype
             if v.ndim == 0:
                 v = broadcast_to(v, tuple(1 if i == axis else s for i, s in enumerate(x.shape)))
+            elif v.ndim != x.ndim or any(p != q for i, (p, q) in enumerate(zip(v.shape, x.shape))
+                                         if i != axis):
+                raise GpuadValueError(f"diff: argument '{name}' of shape {v.shape} does not match "
+                                      f"'a' of shape {x.shape} outside axis {axis}")
         parts.append(v)
     if len(parts) > 1:
         x = concat(coerce("diff", *parts, names=[f"part {i}" for i in range(len(parts))]), axis=axis)
