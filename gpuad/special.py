@@ -37,7 +37,8 @@ def _unary(prim, name, doc):
     return f
 
 
-erfc = _unary(_S.erfc_p, "erfc", "Complementary error function ``1 - erf(x)``, accurate where erf(x) is near 1.")
+erfc = _unary(_S.erfc_p, "erfc",
+              "Complementary error function ``1 - erf(x)``, accurate where erf(x) is near 1.")
 erfinv = _unary(_S.erfinv_p, "erfinv",
                 "Inverse error function on [-1, 1] (+-inf at +-1, nan beyond); its derivative is "
                 "``sqrt(pi) / 2 * exp(erfinv(y)**2)``.")

@@ -20,11 +20,10 @@ import numbers
 
 import numpy as np
 
-from ..errors import GpuadTypeError, GpuadValueError
+from ..errors import GpuadTypeError
 from .pointwise import (_binary, _c, _float_binary, _unary, add, astype, defpointwise,
-                        divide, equal, exp, exp2, greater, less, multiply, negative,
-                        not_equal, reciprocal, sqrt, square, stop_gradient, subtract, where,
-                        _max_d0, _max_d1)
+                        divide, equal, exp, exp2, less, multiply, negative, not_equal, square,
+                        subtract, where, _max_d0, _max_d1)
 from ._util import coerce
 
 _BIG = "4503599627370496.0"  # 2**52: every float of larger magnitude is an integer

@@ -1,9 +1,9 @@
 """Special-function primitives behind ``ad.special``: erfc, gammaln, the polygamma family
 (digamma and its derivatives), erfinv, xlogy and xlog1py.
 
-Each is one kernel expression, as every pointwise primitive is, so one formula runs
-everywhere: the CUDA kernels (``math.erfc`` and ``math.lgamma`` are libdevice's), the
-CPU (the same expression compiled by Numba into a ufunc, ``backends/cpu_special.py``),
+Each is one kernel expression, as every pointwise primitive is (erfinv: a short program
+of statements, one kernel too, not fused by ``gpuad.jit``), so one formula runs
+everywhere: the CUDA kernels (``math.erfc`` and ``math.lgamma`` are libdevice's), the CPU (the same expression compiled by Numba into a ufunc, ``backends/cpu_special.py``),
 and ``gpuad.jit``'s fused kernels. Where neither NumPy nor CUDA's libm has the function
 (digamma, trigamma, ..., erfinv) the expression is generated here from standard formulas
 to float64 accuracy:
@@ -14,8 +14,7 @@ to float64 accuracy:
   below 0 the reflection ``psi^(n)(x) = (-1)^n psi^(n)(1 - x) - pi^(n+1) P_n(cot(pi x))``
   applies, with P_0 = c, P_{k+1} = -(1 + c^2) P_k'(c) (so P_n(cot) is the n-th derivative of
   cot(pi x) over pi^n); cot is taken of the fractional part of x, which is exact. At the
-  poles: digamma(0) = -inf, psi^(n)(0) = inf for n >= 1, nan at -1, -2, ... (scipy's and
-  torch's values).
+  poles: +-inf at 0 (digamma(0) = -inf), nan at -1, -2, ... (scipy's and torch's values).
 - erfinv: Giles' single-precision approximation ("Approximating the erfinv function",
   GPU Computing Gems, 2011), or beyond 1 - |y| = 1e-7 the asymptotic
   x^2 = L - log(x sqrt(pi)), L = -log(1 - |y|), refined by three Newton steps: on
@@ -29,8 +28,7 @@ import math
 from fractions import Fraction
 
 from ..primitive import registry
-from .pointwise import (_c, add, defpointwise, divide, exp, log, log1p, multiply, negative,
-                        reciprocal, square, where, equal)
+from .pointwise import _c, add, defpointwise, divide, exp, log, log1p, multiply, negative, square
 
 _SHIFT = 12
 # Bernoulli numbers B_2, B_4, ..., B_16
