@@ -14,10 +14,17 @@ One source of truth per device kind:
   or fused group that launched them, see :class:`op_scope`), the libraries' in the
   counting array module (``gpuad.backends.counting``: ``"cupy.zeros"``,
   ``"cublas.einsum"``, ...). Dispatch-level records are skipped there.
+
+On a GPU device each launch also carries its cost (``c.records``: one :class:`KernelRecord`
+per recorded launch, with the global bytes it read and wrote and its flops, see
+``gpuad.kernel_costs``), and :class:`device_clock` measures how much of a call's wall time
+the simulated device spent running kernels, so that the rest is the host's.
 """
 from __future__ import annotations
 
 import threading
+import time
+from typing import NamedTuple
 
 _active = []
 _lock = threading.Lock()
@@ -31,7 +38,12 @@ class count_launches:
     counts"). ``c.transfers`` counts host<->device copies on a GPU
     device (``cudasim`` records each explicit transfer, ``c.by_transfer`` by kind, and
     ``c.transfer_bytes`` their size): a call that should stay on the device asserts
-    ``c.transfers == 0``."""
+    ``c.transfers == 0``.
+
+    ``c.records`` lists every recorded launch in order as a :class:`KernelRecord` (name,
+    kernels, bytes read and written in global memory, flops); on cpu, and for a GPU launch
+    whose cost is unknown, the cost fields are None. ``c.read_bytes``, ``c.written_bytes``
+    and ``c.flops`` are their sums over the records that know them."""
 
     def __init__(self):
         self.launches = 0
@@ -39,6 +51,11 @@ class count_launches:
         self.transfers = 0
         self.transfer_bytes = 0
         self.by_transfer = {}
+        self.records = []
+
+    read_bytes = property(lambda self: sum(r.read_bytes or 0 for r in self.records))
+    written_bytes = property(lambda self: sum(r.written_bytes or 0 for r in self.records))
+    flops = property(lambda self: sum(r.flops or 0 for r in self.records))
 
     def __enter__(self):
         with _lock:
@@ -54,14 +71,46 @@ class count_launches:
         return f"count_launches(launches={self.launches})"
 
 
+class KernelRecord(NamedTuple):
+    """``n`` device kernels launched together under ``name`` (a library call known to run
+    several counts them as one record), reading ``read_bytes`` and writing
+    ``written_bytes`` of global memory and computing ``flops`` (``gpuad.kernel_costs``);
+    None where not known."""
+    name: str
+    n: int
+    read_bytes: int | None
+    written_bytes: int | None
+    flops: int | None
+
+
 _tls = threading.local()
 
 
-def record(name, n=1):
+def record(name, n=1, cost=None):
+    """``n`` launches of ``name``; ``cost``: a function returning ``(read_bytes,
+    written_bytes, flops)``, called only while a count is active."""
     if _active and not getattr(_tls, "paused", 0):
+        rec = None
+        if cost is not None:
+            try:
+                rec = KernelRecord(name, n, *cost())
+            except Exception:  # an unforeseen argument: the launch still counts, cost unknown
+                rec = None
+        if rec is None:
+            rec = KernelRecord(name, n, None, None, None)
         for c in list(_active):
             c.launches += n
             c.by_op[name] = c.by_op.get(name, 0) + n
+            c.records.append(rec)
+
+
+def launch_cost(reads, writes, flops=None):
+    """A ``cost`` for :func:`record`: the distinct bytes of the arrays ``reads`` and
+    ``writes`` (``gpuad.kernel_costs.total_bytes``) and ``flops``."""
+    def cost():
+        from .kernel_costs import total_bytes
+        return total_bytes(reads), total_bytes(writes), flops
+    return cost
 
 
 def is_gpu(device):
@@ -76,11 +125,12 @@ def record_dispatch(name, device):
         record(name)
 
 
-def record_kernel(kind, n=1):
+def record_kernel(kind, n=1, cost=None):
     """``n`` of gpuad's own device kernels of ``kind`` (``"elementwise"``, ``"reduce"``,
-    ``"det"``...), recorded under the current :class:`op_scope` name when there is one."""
+    ``"det"``...), recorded under the current :class:`op_scope` name when there is one;
+    ``cost`` as in :func:`record`."""
     if _active:
-        record(getattr(_tls, "op", None) or "gpuad." + kind, n)
+        record(getattr(_tls, "op", None) or "gpuad." + kind, n, cost)
 
 
 class op_scope:
@@ -123,3 +173,44 @@ def record_transfer(kind, nbytes):
             c.transfers += 1
             c.transfer_bytes += nbytes
             c.by_transfer[kind] = c.by_transfer.get(kind, 0) + 1
+
+
+# -- device time of the simulator ---------------------------------------------------------
+_clocks = []
+
+
+class device_clock:
+    """``with device_clock() as clk: f(x)`` then ``clk.seconds``: the wall time spent
+    inside kernel bodies on ``cudasim``, the part of a call a GPU would run: gpuad's kernels
+    in Numba's simulator and the array-module calls that count as kernels (NumPy running
+    them for ``simcupy``). The call's wall time minus ``clk.seconds`` is its host time:
+    gpuad's Python, argument preparation, allocation and the proxies' bookkeeping. Only
+    simulated devices add to it (a CUDA launch returns before its kernel runs)."""
+
+    def __init__(self):
+        self.seconds = 0.0
+
+    def __enter__(self):
+        with _lock:
+            _clocks.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        with _lock:
+            _clocks.remove(self)
+        return False
+
+
+def add_device_time(seconds):
+    """``seconds`` of simulated kernel work (see :class:`device_clock`)."""
+    for clk in list(_clocks):
+        clk.seconds += seconds
+
+
+def timed_device_call(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``, its wall time added to the active :class:`device_clock`."""
+    t0 = time.perf_counter()
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        add_device_time(time.perf_counter() - t0)

@@ -27,6 +27,7 @@ import re
 import numpy as np
 
 from gpuad import launches
+from gpuad.kernel_costs import program_flops
 
 from . import cache
 from .target import (array_module, block_size, check_target, grid_size, jit, launch,
@@ -288,7 +289,8 @@ def run_program(stmts, outs, arrays, out_dtypes, target: str, out_shape=None):
     block = block_size(target)
     launch(kern, grid_size(target, n, block), block, args, target)
     stats.launches["elementwise"] += 1
-    launches.record_kernel("elementwise")
+    launches.record_kernel("elementwise", cost=launches.launch_cost(
+        arrays, res, n * program_flops(stmts, outs)))
     return res
 
 

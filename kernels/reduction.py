@@ -186,7 +186,7 @@ def _reduce_columns(op, x2, out_dtype, target, xp):
     launch(kern, grid_size(target, M * C, block), block,
            (read_only(x2.reshape(-1), target), out, M, K, C, L), target)
     stats.launches["reduce"] += 1
-    launches.record_kernel("reduce")
+    launches.record_kernel("reduce", cost=launches.launch_cost((x2,), (out,), x2.size))
     if C > 1:
         return _reduce_columns(op, out.reshape(C, M), out_dtype, target, xp)
     return out
@@ -249,7 +249,7 @@ def _launch(op, x2, out_dtype, C, target, xp):
     launch(kern, grid_size(target, M * C * block, block), block,
            (read_only(x2.reshape(-1), target), out, M, K, C, L), target)
     stats.launches["reduce"] += 1
-    launches.record_kernel("reduce")
+    launches.record_kernel("reduce", cost=launches.launch_cost((x2,), (out,), x2.size))
     return out
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from gpuad import launches
+from gpuad.kernel_costs import small_linalg_flops
 
 from . import cache
 from .elementwise import UnsupportedDtype
@@ -245,7 +246,12 @@ def _launch(name, k, acc, target, nbatch, *args):
     block = _LINALG_BLOCK[target]
     launch(kern, grid_size(target, nbatch, block), block, args, target)
     stats.launches[name] += 1
-    launches.record_kernel(name)
+    if launches._active:  # args: the inputs (two for solve), the output, then sizes
+        arrays = [getattr(a, "value", a) for a in args]  # the simulator's In(...) hint
+        n_in = 2 if name == "solve" else 1
+        m = args[-1] if name == "solve" else 1
+        launches.record_kernel(name, cost=launches.launch_cost(
+            arrays[:n_in], arrays[n_in:n_in + 1], small_linalg_flops(name, k, nbatch, m)))
 
 
 def _prepare(a, target, fname):

@@ -18,6 +18,8 @@ import os
 import threading
 from collections import Counter
 
+from gpuad import launches as _launches
+
 TARGETS = ("cudasim", "cuda")
 
 # Threads per block. The simulator runs each thread in Python (about a second per
@@ -266,7 +268,12 @@ def launch(kern, grid: int, block: int, args, target: str) -> None:
     launch reading another GPU's memory would fail without peer access."""
     if target != "cuda":
         from gpuad.backends.simcupy import device_memory
-        kern[grid, block](*[device_memory(a) for a in args])
+        run = kern[grid, block]
+        args = [device_memory(a) for a in args]
+        if _launches._clocks:  # the simulated kernel's run is device time, not host time
+            _launches.timed_device_call(run, *args)
+        else:
+            run(*args)
         return
     import cupy
     from numba import cuda

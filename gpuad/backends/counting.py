@@ -24,6 +24,13 @@ Approximations: a library routine counts as one launch per call. cuBLAS, cuSOLVE
 cuFFT routines, CuPy's ``einsum`` (operand copies around a GEMM), multi-pass scans
 (``cumsum``) and CUB reductions may run more kernels internally; the count is that floor.
 
+Each recorded call also carries its cost (``c.records``, ``gpuad.launches.KernelRecord``):
+bytes read are the device-array arguments', bytes written the device-array results' (the
+first argument for an in-place call), each by ``gpuad.kernel_costs.distinct_bytes``; flops
+by ``gpuad.kernel_costs.library_flops``. On ``cudasim`` the wall time of every counted call
+(NumPy standing in for the library's kernel) is device time for
+``gpuad.launches.device_clock``.
+
 Array *methods and operators* are not calls on the module. On ``cudasim``
 :func:`instrument_simcupy` counts those of ``simcupy.ndarray`` by the same rules
 (``"cupy.ndarray.__mul__"``, ``"cupy.ndarray.astype"``, ``"cupy.ndarray.__getitem__"``
@@ -35,8 +42,10 @@ entries of a cudasim count are exactly what a cuda count of the same code misses
 from __future__ import annotations
 
 import threading
+import time
 
 from .. import launches
+from ..kernel_costs import library_flops, total_bytes
 
 #: calls that never launch a kernel: allocation, metadata, host copies (transfers)
 NO_KERNEL = frozenset({
@@ -84,9 +93,12 @@ class CountingModule:
     (see the module docstring). Attributes that are not functions (types, constants,
     ``cuda``) pass through; ``module`` is the wrapped module."""
 
-    def __init__(self, module, prefix="cupy"):
+    def __init__(self, module, prefix="cupy", simulated=None):
         self.module = module
         self._prefix = prefix
+        # simcupy's calls run their "kernel" (NumPy) inside the call: device time
+        self._simulated = (getattr(module, "__name__", "") == "gpuad.backends.simcupy"
+                           if simulated is None else simulated)
         if prefix == "cupy":
             _ndarray_type(module)
 
@@ -95,15 +107,15 @@ class CountingModule:
             raise AttributeError(name)
         attr = getattr(self.module, name)
         if self._prefix == "cupy" and name in ("linalg", "fft"):
-            wrapped = CountingModule(attr, name)
+            wrapped = CountingModule(attr, name, self._simulated)
         elif self._prefix == "cupy" and name == "random":
-            wrapped = _RandomNamespace(attr)
+            wrapped = _RandomNamespace(attr, self._simulated)
         elif isinstance(attr, type) or not callable(attr) or name in NO_KERNEL:
             wrapped = attr
         elif hasattr(attr, "nin") and hasattr(attr, "nout"):
-            wrapped = _Ufunc(attr, _library(self._prefix, name))
+            wrapped = _Ufunc(attr, _library(self._prefix, name), self._simulated)
         else:
-            wrapped = _function(attr, name, _library(self._prefix, name))
+            wrapped = _function(attr, name, _library(self._prefix, name), self._simulated)
         object.__setattr__(self, name, wrapped)  # later look-ups skip __getattr__
         return wrapped
 
@@ -119,25 +131,53 @@ def _ndarray_type(module):
     return t
 
 
-def _function(fn, name, label):
+def _cost(label, args, kwargs, out, in_place=False):
+    """The ``cost`` of a library call for ``launches.record`` (see the module docstring)."""
+    def cost():
+        ins = _device_arrays(list(args) + list(kwargs.values()), [])
+        if in_place:
+            return total_bytes(ins[1:]), total_bytes(ins[:1]), library_flops(label, args, out)
+        return (total_bytes(ins), total_bytes(_device_arrays(out, [])),
+                library_flops(label, args, out))
+    return cost
+
+
+def _run(fn, simulated, args, kwargs):
+    """``(fn(*args, **kwargs), seconds it took or None)``: timed only on a simulated
+    device under an active ``launches.device_clock``."""
+    if not (simulated and launches._clocks):
+        return fn(*args, **kwargs), None
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0
+
+
+def _function(fn, name, label, simulated=False):
     if name in VIEW_OR_COPY:
         def call(*args, **kwargs):
-            out = fn(*args, **kwargs)
-            if launches._active and _new_allocation(out, args, kwargs, require_device=True):
-                launches.record(label)
+            out, dt = _run(fn, simulated, args, kwargs)
+            if (launches._active or dt is not None) and \
+                    _new_allocation(out, args, kwargs, require_device=True):
+                launches.record(label, 1, _cost(label, args, kwargs, out))
+                if dt is not None:
+                    launches.add_device_time(dt)
             return out
     elif name in IN_PLACE:
         def call(*args, **kwargs):
-            out = fn(*args, **kwargs)
-            launches.record(label)
+            out, dt = _run(fn, simulated, args, kwargs)
+            launches.record(label, 1, _cost(label, args, kwargs, out, in_place=True))
+            if dt is not None:
+                launches.add_device_time(dt)
             return out
     else:
         n = MULTI.get(name, 1)
 
         def call(*args, **kwargs):
-            out = fn(*args, **kwargs)
-            if launches._active and _any_device_array(out):
-                launches.record(label, n)
+            out, dt = _run(fn, simulated, args, kwargs)
+            if (launches._active or dt is not None) and _any_device_array(out):
+                launches.record(label, n, _cost(label, args, kwargs, out))
+                if dt is not None:
+                    launches.add_device_time(dt)
             return out
     call.__name__ = name
     call.__qualname__ = name
@@ -149,24 +189,32 @@ class _Ufunc:
     """A ufunc: a call computes (1 kernel); ``at`` scatters, ``reduce``/``accumulate``/
     ``outer`` compute (1 each)."""
 
-    def __init__(self, uf, label):
+    def __init__(self, uf, label, simulated=False):
         self._uf = uf
         self._label = label
+        self._simulated = simulated
         self.__name__ = getattr(uf, "__name__", label)
 
     def __call__(self, *args, **kwargs):
-        out = self._uf(*args, **kwargs)
-        launches.record(self._label)
+        out, dt = _run(self._uf, self._simulated, args, kwargs)
+        launches.record(self._label, 1, _cost(self._label, args, kwargs, out))
+        if dt is not None:
+            launches.add_device_time(dt)
         return out
 
     def __getattr__(self, name):
         attr = getattr(self._uf, name)
         if name in ("at", "reduce", "accumulate", "outer", "reduceat") and callable(attr):
             label = f"{self._label}.{name}"
+            # ``at`` scatters into its first argument; the others compute a new array
+            in_place = name == "at"
+            flops_label = f"{self._label}.reduce" if name == "reduce" else label
 
             def method(*args, **kwargs):
-                out = attr(*args, **kwargs)
-                launches.record(label)
+                out, dt = _run(attr, self._simulated, args, kwargs)
+                launches.record(label, 1, _cost(flops_label, args, kwargs, out, in_place))
+                if dt is not None:
+                    launches.add_device_time(dt)
                 return out
             return method
         return attr
@@ -175,19 +223,21 @@ class _Ufunc:
 class _RandomNamespace:
     """``xp.random``: generators whose draws count one kernel each (cuRAND)."""
 
-    def __init__(self, mod):
+    def __init__(self, mod, simulated=False):
         self._mod = mod
+        self._simulated = simulated
 
     def default_rng(self, seed=None):
-        return _Generator(self._mod.default_rng(seed))
+        return _Generator(self._mod.default_rng(seed), self._simulated)
 
     def __getattr__(self, name):
         return getattr(self._mod, name)
 
 
 class _Generator:
-    def __init__(self, g):
+    def __init__(self, g, simulated=False):
         self._g = g
+        self._simulated = simulated
 
     def __getattr__(self, name):
         attr = getattr(self._g, name)
@@ -196,20 +246,27 @@ class _Generator:
         label = f"curand.{name}"
 
         def draw(*args, **kwargs):
-            out = attr(*args, **kwargs)
-            if launches._active and _any_device_array(out):
-                launches.record(label)
+            out, dt = _run(attr, self._simulated, args, kwargs)
+            if (launches._active or dt is not None) and _any_device_array(out):
+                launches.record(label, 1, _cost(label, (), {}, out))
+                if dt is not None:
+                    launches.add_device_time(dt)
             return out
         return draw
 
 
 def counted_call(fn, label):
     """``fn`` (a library routine such as ``cupyx.scipy.special.erf``) counting 1 launch
-    per call that returns a device array."""
+    per call that returns a device array. On ``cudasim`` (``fn`` a ``simcupy`` device
+    function) its wall time is device time for ``launches.device_clock``."""
+    simulated = getattr(fn, "__module__", "") == "gpuad.backends.simcupy"
+
     def call(*args, **kwargs):
-        out = fn(*args, **kwargs)
-        if launches._active and _any_device_array(out):
-            launches.record(label)
+        out, dt = _run(fn, simulated, args, kwargs)
+        if (launches._active or dt is not None) and _any_device_array(out):
+            launches.record(label, 1, _cost(label, args, kwargs, out))
+            if dt is not None:
+                launches.add_device_time(dt)
         return out
     return call
 
@@ -290,17 +347,23 @@ def instrument_simcupy(simcupy):
         label_get = "cupy.ndarray.__getitem__"
 
         def __getitem__(self, key):
-            out = getitem(self, key)
-            if launches._active and _advanced(key, nd):
-                launches.record(label_get)
+            if not _advanced(key, nd):
+                return getitem(self, key)  # a view
+            out, dt = _run(getitem, True, (self, key), {})
+            launches.record(label_get, 1, _cost(label_get, (self, key), {}, out))
+            if dt is not None:
+                launches.add_device_time(dt)
             return out
         nd.__getitem__ = __getitem__
 
         ufunc = vars(nd)["__array_ufunc__"]
 
         def __array_ufunc__(self, uf, method, *inputs, **kwargs):
-            out = ufunc(self, uf, method, *inputs, **kwargs)
-            launches.record(f"cupy.{uf.__name__}")
+            out, dt = _run(ufunc, True, (self, uf, method) + inputs, kwargs)
+            label = f"cupy.{uf.__name__}"
+            launches.record(label, 1, _cost(label, inputs, {}, out))
+            if dt is not None:
+                launches.add_device_time(dt)
             return out
         nd.__array_ufunc__ = __array_ufunc__
 
@@ -313,20 +376,27 @@ def instrument_simcupy(simcupy):
             label = f"cupy.ndarray.{name}"
             if name in VIEW_METHODS:
                 def method(*args, **kwargs):
-                    out = attr(*args, **kwargs)
-                    if launches._active and _new_allocation(out, (self,), {}, True):
-                        launches.record(label)
+                    out, dt = _run(attr, True, args, kwargs)
+                    if (launches._active or dt is not None) and \
+                            _new_allocation(out, (self,), {}, True):
+                        launches.record(label, 1, _cost(label, (self,) + args, kwargs, out))
+                        if dt is not None:
+                            launches.add_device_time(dt)
                     return out
             elif name in IN_PLACE_METHODS:
                 def method(*args, **kwargs):
-                    out = attr(*args, **kwargs)
-                    launches.record(label)
+                    out, dt = _run(attr, True, args, kwargs)
+                    launches.record(label, 1, _cost(label, (self,) + args, kwargs, out, True))
+                    if dt is not None:
+                        launches.add_device_time(dt)
                     return out
             else:
                 def method(*args, **kwargs):
-                    out = attr(*args, **kwargs)
-                    if launches._active and _any_device_array(out):
-                        launches.record(label)
+                    out, dt = _run(attr, True, args, kwargs)
+                    if (launches._active or dt is not None) and _any_device_array(out):
+                        launches.record(label, 1, _cost(label, (self,) + args, kwargs, out))
+                        if dt is not None:
+                            launches.add_device_time(dt)
                     return out
             method.__name__ = name
             return method
@@ -335,12 +405,43 @@ def instrument_simcupy(simcupy):
 
 
 def _counted_slot(fn, label):
+    """An operator or method of ``simcupy.ndarray`` counting 1 kernel: it reads ``self``
+    and its device-array arguments and writes its result (``self`` for ``__i*__`` and
+    ``__setitem__``, whose bytes written are the value's, or the selection's for a
+    scalar value)."""
+    short = label.rsplit(".", 1)[-1]
+    in_place = short.startswith("__i") or short == "__setitem__"
+
     def slot(self, *args):
-        out = fn(self, *args)
-        launches.record(label)
+        out, dt = _run(fn, True, (self,) + args, {})
+        if launches._active:
+            if short == "__setitem__":
+                launches.record(label, 1, _setitem_cost(label, self, *args))
+            else:
+                launches.record(label, 1, _cost(label, (self,) + args, {},
+                                                self if in_place else out))
+        if dt is not None:
+            launches.add_device_time(dt)
         return out
     slot.__name__ = fn.__name__
     return slot
+
+
+def _setitem_cost(label, target, key, value):
+    def cost():
+        vals = _device_arrays([value] + list(key if isinstance(key, tuple) else (key,)), [])
+        if _is_device_array(value):
+            written = total_bytes([value])
+        else:  # a scalar fills the selection: its size, from a stride-0 stand-in of target
+            import numpy as np
+            stand_in = np.lib.stride_tricks.as_strided(np.zeros(1, target.dtype), target.shape,
+                                                       (0,) * target.ndim)
+            try:
+                written = stand_in[key].size * target.itemsize
+            except (IndexError, TypeError, ValueError):  # a device index array: the target
+                written = total_bytes([target])
+        return total_bytes(vals), written, 0
+    return cost
 
 
 def _advanced(key, nd):
