@@ -480,3 +480,16 @@ def test_identity_sums_keep_every_other_axis(axis, rng):
     g = ad.vmap(ad.jacfwd(f))
     x = ad.tensor(rng.normal(size=(5, 3, 4)))
     np.testing.assert_allclose(ad.jit(g)(x).numpy(), g(x).numpy(), rtol=1e-13, atol=1e-14)
+
+
+def test_a_transposed_contraction_writes_the_transposed_layout(rng):
+    # jacfwd's Jacobian leaves its contraction as (B, in, out): the transpose to
+    # (B, out, in) becomes the contraction's own output order, not a step of its own
+    g = ad.vmap(ad.jacfwd(_mass_action(rng)))
+    x = ad.tensor(rng.uniform(0.2, 2.0, size=(7, 6)))
+    jg = ad.jit(g)
+    names = [e.prim.name for e in jg.lower(x).eqns]
+    assert "transpose" not in names, names
+    np.testing.assert_allclose(jg(x).numpy(), g(x).numpy(), rtol=1e-13)
+    y = jg(x).numpy()
+    assert y.flags.c_contiguous

@@ -349,7 +349,7 @@ def _optimize(graph, device):
     graph = rewrite.scatters_as_contractions(rewrite.contractions_of_products(graph))
     graph = rewrite.fold_constants(graph, device)
     graph = rewrite.thin_contractions(rewrite.scatters_to_selects(simplify(graph)))
-    return simplify(graph)
+    return simplify(rewrite.transposed_contractions(graph))
 
 
 def _merge(outs, statics, device):

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .graph import Eqn, host_value
+from .graph import Eqn, Var, host_value
 
 
 def _static_layout(spec, shape, upd_shape):
@@ -616,6 +616,37 @@ def _open_product(v, sub, producer, consts, sizes, fresh, out, summed, depth):
         sub = ysub
     covered = set("".join(s for _, s in out[start:]))
     return all(c in covered for c in sub if sizes[c] != 1)
+
+
+def transposed_contractions(graph):
+    """A ``transpose`` of an ``einsum`` result that nothing else reads becomes the
+    einsum's own output order: the contraction writes the layout the consumer wants
+    (jacfwd's Jacobian comes out of its contraction as (B, in, out) and is transposed
+    to (B, out, in)) instead of a strided view that a later step copies."""
+    from ..ops.linalg import einsum_p
+    from ..ops.shape import transpose_p
+    uses = {}
+    for e in graph.eqns:
+        for v in e.inputs:
+            uses[v.id] = uses.get(v.id, 0) + 1
+    for v in graph.outputs:
+        if isinstance(v, Var):
+            uses[v.id] = uses.get(v.id, 0) + 1
+    producer = {e.out.id: e for e in graph.eqns}
+    eqns = []
+    for e in graph.eqns:
+        m = producer.get(e.inputs[0].id) if e.prim is transpose_p and e.inputs else None
+        if (m is not None and m.prim is einsum_p and uses.get(m.out.id) == 1
+                and "->" in m.params["subscripts"] and "." not in m.params["subscripts"]):
+            ins, out = m.params["subscripts"].split("->")
+            perm = e.params["perm"]
+            if len(out) == len(perm):
+                m.params = dict(m.params, subscripts=ins + "->" + "".join(out[k] for k in perm))
+                m.out = e.out
+                continue
+        eqns.append(e)
+    graph.eqns = eqns
+    return graph
 
 
 _THIN_K = 4  # summed positions up to which a constant contraction is cheaper unrolled
