@@ -288,8 +288,10 @@ def _error_text(e: BaseException) -> str:
 
 
 def run_cell(wl, method, mode, B, libs, *, repeats, budget_s, keep_going=False, timed=True,
-             errors=None):
-    """Check and (if ``timed``) time one cell. Returns its JSON record."""
+             errors=None, model_batches=()):
+    """Check and (if ``timed``) time one cell. Returns its JSON record. On a GPU device
+    (cudasim, cuda) with ``model_batches``, gpuad's row also gets its GPU cost model at
+    those batches (``rec["gpu_model"]``, bench/gpu_model.py)."""
     X = wl.make_input(B, seed=B)
     ref = wl.numpy_reference(method, X)
     rec = {"workload": wl.NAME, "method": f"vmap({method})", "transform": method, "mode": mode,
@@ -370,6 +372,16 @@ def run_cell(wl, method, mode, B, libs, *, repeats, budget_s, keep_going=False, 
             rec["launches"] = libs["gpuad"].launches(fn, x)
         except Exception as ex:
             rec["launches_error"] = _error_text(ex)
+        if model_batches and libs["gpuad"].ran_on in ("cudasim", "cuda"):
+            from . import gpu_model
+            try:
+                rec["gpu_model"] = gpu_model.model_row(libs["gpuad"], fn, wl, B, model_batches)
+            except Exception as ex:
+                rec["gpu_model"] = {"error": _error_text(ex)}
+                if errors is not None:
+                    errors.append({"workload": wl.NAME, "method": rec["method"], "mode": mode,
+                                   "B": B, "lib": "gpuad (GPU cost model)",
+                                   "traceback": traceback.format_exc()})
     return rec
 
 
@@ -526,6 +538,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dask-batch", type=int, default=1_000_000, help="--dask: batch size B")
     p.add_argument("--dask-chunks", type=int, default=8, help="--dask: chunks of the batch")
     p.add_argument("--dask-repeats", type=int, default=3, help="--dask: timed runs (best kept)")
+    p.add_argument("--model-batch", default="100000,1000000", metavar="B[,B...]",
+                   help="--device cudasim/cuda: the batches the GPU cost model of each gpuad "
+                        "row extrapolates to, for an H100 SXM and an H200 (bench/gpu_model.py; "
+                        "0: no model)")
+    p.add_argument("--model-markdown", metavar="PATH",
+                   help="write the GPU cost model table into the '## GPU cost model' section "
+                        "of this markdown file (replacing it, or appended)")
     p.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # for tests
     return p
 
@@ -583,6 +602,8 @@ def main(argv=None) -> int:
     else:
         repeats, budget = (5, 30), 12.0
     modes = [m for m in args.modes.split(",") if m in MODES]
+    model_batches = tuple(int(b) for b in args.model_batch.split(",") if int(b) > 0) \
+        if args.device in ("cudasim", "cuda") else ()
     only = set(args.methods.split(",")) if args.methods else None
 
     libs = make_libs(args.device, args.threads)
@@ -609,7 +630,8 @@ def main(argv=None) -> int:
             for wl, m, mode in cells:
                 bar.set_description(f"{wl.NAME} vmap({m}) {mode} B={B}")
                 results.append(run_cell(wl, m, mode, B, libs, repeats=repeats, budget_s=budget,
-                                        keep_going=args.keep_going, errors=errors))
+                                        keep_going=args.keep_going, errors=errors,
+                                        model_batches=model_batches))
                 bar.update()
                 gc.collect()
     except AgreementError as e:
@@ -625,6 +647,7 @@ def main(argv=None) -> int:
                  "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
                  "check_batch": check_b,
                  "device": args.device, "quick": args.quick, "batches": list(batches),
+                 "model_batches": list(model_batches),
                  "modes": modes, "workloads": names, "repeats_min_max": list(repeats),
                  "budget_s_per_round_set": budget, "rtol": RTOL,
                  "gpuad_has_jit": (not libs["gpuad"].missing) and libs["gpuad"].has_jit,
@@ -653,6 +676,8 @@ def main(argv=None) -> int:
         pass
 
     print(report.format_table(data))
+    if any(r.get("gpu_model") for r in results):
+        print("\n" + report.format_gpu_model(data))
     if data.get("first_calls"):
         print("\n" + report.format_first_calls(data))
     if args.profile:
@@ -670,6 +695,8 @@ def main(argv=None) -> int:
         report.write_json(data, args.json)
     if args.markdown:
         report.write_markdown(data, args.markdown)
+    if args.model_markdown and any(r.get("gpu_model") for r in results):
+        report.write_gpu_model_section(data, args.model_markdown)
     print(f"bench: {len(results)} cells in {data['meta']['wall_s']:.1f} s", file=sys.stderr)
     # gpuad unusable on the device asked for (no GPU, no CuPy): the run measured only peers
     return 1 if errors or libs["gpuad"].missing else 0
