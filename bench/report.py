@@ -400,7 +400,9 @@ PEER_BUGS = [
 ]
 
 
-KEPT_SECTIONS = ("## Dask",)  # written by hand from `python -m bench --dask` (docs/distributed.md)
+# written by hand from `python -m bench --dask` (docs/distributed.md), and by
+# `python -m bench --device cudasim --model-markdown` (write_gpu_model_section)
+KEPT_SECTIONS = ("## Dask", GPU_MODEL_HEADING)
 
 
 def kept_sections(path) -> list:
