@@ -38,6 +38,11 @@ from . import linalg
 from . import special
 from .ops.complex import imag, angle
 from . import fft
+from .ops.compat import (atleast_1d, atleast_2d, atleast_3d, vstack, hstack, dstack, column_stack,
+                         flipud, fliplr, dot, inner, cross, isnan, isinf, isfinite, signbit,
+                         positive, power, float_power, true_divide, floor_divide, conjugate, cbrt,
+                         copysign, heaviside, logspace, identity, select, argmax, argmin, nansum,
+                         nanmean, average, median)
 from .transforms import jvp, vjp, grad, grad_and_value, jacfwd, jacrev, hessian, vmap
 from .custom import custom_jvp, custom_vjp
 from .jit import jit
