@@ -20,9 +20,9 @@ persisted on the workers (``client.persist`` + ``wait``), not gathered: that is 
 pipeline's next stage reading them where they are, and gathering 8 B x 400 bytes to one
 process would time the network, not gpuad. Every timed run was preceded by a run of the
 same chunk shape, so the workers' jit plans are warm (``gpuad.dask.cache_info`` says how
-often each worker traced). Times are the best of ``--dask-repeats``; the single process is
-timed before and after the clusters, and its best run counts (the load of a shared
-machine drifts).
+often each worker traced). The single process, 1 worker and 2 workers run in alternating
+rounds (``--dask-repeats`` of them after a warm-up), so that the drifting load of a shared
+machine weighs on each alike; the figures are medians.
 
 Throughput is Jacobians per second; scaling efficiency is the cluster's throughput over
 n x the single process's (1.0: n workers are n times one process).
@@ -35,15 +35,6 @@ import sys
 import time
 
 SIZES = (1_000, 10_000, 100_000)  # chunk sizes of the overhead sweep
-
-
-def _timed(run, repeats):  # the single process
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t0)
-    return min(times), statistics.median(times)
 
 
 def _input_chunk(block_id, rows, B, run):
@@ -71,14 +62,12 @@ def _local_input(B, rows):
                            for j in range(n)])  # run 1's input
 
 
-def _cluster_run(client, gdask, f, da, B, rows, repeats, wait):
-    """The best run's seconds to compute every chunk's Jacobian and hold it on the workers,
-    the median run's, and the best run's task compute seconds (summed over its chunks, from
-    Dask's task stream: the time the workers spent inside ``map_batches``' tasks). The
-    input is made and held on the workers first, untimed."""
+def _cluster_once(client, gdask, f, da, B, rows, run, wait):
+    """Seconds to compute every chunk's Jacobian and hold it on the workers, and the seconds
+    the workers spent inside ``map_batches``' tasks (Dask's task stream). The input is made
+    and held on the workers first, untimed; ``run`` gives it keys of its own."""
     from distributed import get_task_stream
-    runs = []
-    for run in range(1, repeats + 2):  # the first is a warm-up: each worker traces this shape
+    with client.as_current():  # two clusters live side by side: say which one
         Y = client.persist(_inputs(da, B, rows, run))
         wait(Y)
         J = gdask.map_batches(f, Y)
@@ -87,13 +76,10 @@ def _cluster_run(client, gdask, f, da, B, rows, repeats, wait):
             p = client.persist(J)
             wait(p)
             t = time.perf_counter() - t0
-        busy = sum(stop - start for task in ts.data if "gpuad-map-batches" in str(task["key"])
-                   for action, start, stop in _startstops(task) if action == "compute")
-        if run > 1:
-            runs.append((t, busy))
-        del Y, J, p
-    best = min(runs)
-    return best[0], statistics.median(r[0] for r in runs), best[1]
+    busy = sum(stop - start for task in ts.data if "gpuad-map-batches" in str(task["key"])
+               for action, start, stop in _startstops(task) if action == "compute")
+    del Y, J, p
+    return t, busy
 
 
 def _startstops(task):
@@ -120,7 +106,6 @@ def main(args) -> int:
     print(f"bench --dask: kinetics jit(vmap(jacfwd)) on cpu, B = {B:,}, {threads} thread(s) per "
           f"process, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}", flush=True)
 
-    # -- single process ------------------------------------------------------------------------
     # The jit traces at the size it is called with, evaluating every intermediate: one call
     # on 10^6 rows would hold (10^6, 20, 60) tangents, 9 GB. So the single process runs
     # the same chunks as the cluster, one after another, and keeps every result, as the
@@ -129,67 +114,84 @@ def main(args) -> int:
     parts = [ad.tensor(y[i:i + rows], device="cpu") for i in range(0, B, rows)]
     for p in {p.shape: p for p in parts}.values():
         f(p)  # trace and compile each chunk shape
+    ref_row = f(parts[0][:3]).numpy()
+    del y
 
     def single_run():
-        return [f(p) for p in parts]
-    single, single_med = _timed(single_run, repeats)
-    ref_row = f(parts[0][:3]).numpy()
-    per_call = {}
-    sizes = [s for s in SIZES if s < B] + [rows]
-    for s in sorted(set(sizes)):
-        ys = ad.tensor(kinetics.make_input(s), device="cpu")
-        f(ys)
-        n = max(3, min(50, B // s))  # results kept, as a worker keeps them: fresh memory
-        per_call[s] = _timed(lambda: [f(ys) for _ in range(n)], 2)[0] / n
-    rep = {"batch": B, "threads": threads, "single_s": single, "single_median_s": single_med,
-           "clusters": [], "overhead": []}
-    print(f"single-process jit, {n_chunks} calls of {rows:,} rows: {single:.3f} s "
-          f"({B / single:,.0f} Jacobians/s)", flush=True)
+        t0 = time.perf_counter()
+        out = [f(p) for p in parts]
+        t = time.perf_counter() - t0
+        del out
+        return t
 
-    # -- clusters --------------------------------------------------------------------------------
-    for workers in (1, 2):
-        with LocalCluster(n_workers=workers, processes=True, threads_per_worker=1,
-                          dashboard_address=None, silence_logs=40) as cluster, \
-                Client(cluster) as client:
-            check = gdask.map_batches(f, _inputs(da, B, rows)[:3]).compute()
+    def call_run(ys, n):  # n calls on one chunk, results kept as a worker keeps them
+        t0 = time.perf_counter()
+        out = [f(ys) for _ in range(n)]
+        t = time.perf_counter() - t0
+        del out
+        return t / n
+
+    rep = {"batch": B, "threads": threads, "clusters": [], "overhead": [], "repeats": repeats}
+    sizes = sorted(set([s for s in SIZES if s < B] + [rows]))
+    with LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=":0",
+                      silence_logs=40) as c1, Client(c1, set_as_default=False) as one, \
+            LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                         dashboard_address=":0", silence_logs=40) as c2, \
+            Client(c2, set_as_default=False) as two:
+        for client in (one, two):
+            check = client.compute(gdask.map_batches(f, _inputs(da, B, rows)[:3])).result()
             if not np.allclose(check, ref_row, rtol=1e-13, atol=1e-13):
                 print("bench --dask: MISMATCH between the cluster and the single process",
                       file=sys.stderr)
                 return 1
-            best, med, _ = _cluster_run(client, gdask, f, da, B, rows, repeats, wait)
-            eff = (B / best) / (workers * B / single)
+        # Rounds: the single process, then 1 worker, then 2, again and again, so that the
+        # drifting load of a shared machine weighs on each alike; round 0 is a warm-up
+        # (each worker traces the chunk shape). Medians over the other rounds.
+        times = {"single": [], 1: [], 2: []}
+        loads = []
+        for r in range(repeats + 1):
+            ts = (single_run(), _cluster_once(one, gdask, f, da, B, rows, r + 1, wait)[0],
+                  _cluster_once(two, gdask, f, da, B, rows, r + 1, wait)[0])
+            loads.append(os.getloadavg()[0])
+            print(f"round {r}{' (warm-up)' if r == 0 else ''}: single process {ts[0]:.3f} s, "
+                  f"1 worker {ts[1]:.3f} s, 2 workers {ts[2]:.3f} s, load average "
+                  f"{loads[-1]:.2f}", flush=True)
+            if r:
+                for key, t in zip(("single", 1, 2), ts):
+                    times[key].append(t)
+        single = statistics.median(times["single"])
+        rep["single_s"] = single
+        rep["loads"] = loads[1:]
+        for workers in (1, 2):
+            t = statistics.median(times[workers])
             rep["clusters"].append({"workers": workers, "chunks": n_chunks, "rows": rows,
-                                    "best_s": best, "median_s": med, "efficiency": eff})
-            print(f"{workers} worker(s), {n_chunks} chunks of {rows:,}: {best:.3f} s "
-                  f"({B / best:,.0f} Jacobians/s), scaling efficiency {eff:.2f}", flush=True)
-            if workers == 1:
-                # one worker, one thread: tasks run one after another, so the run's wall
-                # time that no task was computing is what Dask adds
-                for s in sorted(set(sizes)):
-                    t, _, busy = _cluster_run(client, gdask, f, da, B, s, repeats, wait)
-                    n = -(-B // s)
-                    over = (t - busy) / n
-                    total = t / n - per_call[s]
-                    rep["overhead"].append({"rows": s, "chunks": n, "cluster_s": t,
-                                            "task_ms": busy / n * 1e3, "call_ms": per_call[s] * 1e3,
-                                            "overhead_ms": over * 1e3, "share": over / (t / n),
-                                            "total_ms": total * 1e3})
-                    print(f"  1 worker, chunks of {s:,} ({n} tasks): {t:.3f} s; a task computes "
-                          f"{busy / n * 1e3:.2f} ms (the same call here: {per_call[s] * 1e3:.2f} "
-                          f"ms); Dask's gaps between tasks {over * 1e3:.2f} ms per chunk "
-                          f"({100 * over / (t / n):.0f}% of the run); run / chunks - call here "
-                          f"{total * 1e3:.2f} ms", flush=True)
-            traces = client.run(gdask.cache_info)
-            print(f"  worker jit traces: "
-                  f"{[sum(e['trace_count'] or 0 for e in v) for v in traces.values()]}")
-    # the single process again: the load of a shared machine drifts; the best run counts
-    again, again_med = _timed(single_run, repeats)
-    del y, parts
-    print(f"single-process jit again: {again:.3f} s", flush=True)
-    if again < single:
-        rep["single_s"], rep["single_median_s"] = again, again_med
-        for c in rep["clusters"]:
-            c["efficiency"] = (B / c["best_s"]) / (c["workers"] * B / again)
+                                    "median_s": t, "best_s": min(times[workers]),
+                                    "efficiency": (B / t) / (workers * B / single)})
+        # Dask's cost per chunk against the chunk size, on 1 worker with 1 thread: its tasks
+        # run one after another, so the run's wall time that no task was computing is what
+        # Dask adds; the in-process call of the same size alternates with it.
+        for s in sizes:
+            ys = ad.tensor(kinetics.make_input(s), device="cpu")
+            f(ys)
+            n = -(-B // s)
+            calls, runs = [], []
+            for r in range(repeats + 1):
+                calls.append(call_run(ys, max(3, min(50, n))))
+                runs.append(_cluster_once(one, gdask, f, da, B, s, 100 + r, wait))
+            call = statistics.median(calls[1:])
+            t, busy = sorted(runs[1:])[len(runs[1:]) // 2]
+            over = (t - busy) / n
+            rep["overhead"].append({"rows": s, "chunks": n, "cluster_s": t,
+                                    "task_ms": busy / n * 1e3, "call_ms": call * 1e3,
+                                    "overhead_ms": over * 1e3, "share": over / (t / n),
+                                    "total_ms": (t / n - call) * 1e3})
+            print(f"1 worker, chunks of {s:,} ({n} tasks): {t:.3f} s; a task computes "
+                  f"{busy / n * 1e3:.2f} ms (the same call here: {call * 1e3:.2f} ms); gaps "
+                  f"between tasks {over * 1e3:.2f} ms per chunk ({100 * over / (t / n):.0f}% of "
+                  f"the run)", flush=True)
+        traces = [sum(e["trace_count"] or 0 for e in v)
+                  for c in (one, two) for v in c.run(gdask.cache_info).values()]
+        print(f"jit traces per worker (1-worker cluster, then the 2): {traces}")
     print()
     print(format_markdown(rep))
     return 0
@@ -197,14 +199,16 @@ def main(args) -> int:
 
 def format_markdown(rep) -> str:
     B, single = rep["batch"], rep["single_s"]
-    lines = ["| run | time | Jacobians/s | scaling efficiency |", "|---|---|---|---|",
-             f"| single-process jit, {len(rep['clusters']) and rep['clusters'][0]['chunks']} calls "
-             f"of {rep['clusters'][0]['rows'] if rep['clusters'] else '?':,} rows | {single:.3f} s | "
+    c0 = rep["clusters"][0]
+    lines = [f"Medians of {rep['repeats']} rounds; load average "
+             f"{min(rep['loads']):.1f}-{max(rep['loads']):.1f} during them.", "",
+             "| run | time | Jacobians/s | scaling efficiency |", "|---|---|---|---|",
+             f"| single-process jit, {c0['chunks']} calls of {c0['rows']:,} rows | {single:.3f} s | "
              f"{B / single:,.0f} | - |"]
     for c in rep["clusters"]:
         lines.append(f"| {c['workers']} worker process{'es' if c['workers'] > 1 else ''}, "
-                     f"{c['chunks']} chunks of {c['rows']:,} | {c['best_s']:.3f} s | "
-                     f"{B / c['best_s']:,.0f} | {c['efficiency']:.2f} |")
+                     f"{c['chunks']} chunks of {c['rows']:,} | {c['median_s']:.3f} s | "
+                     f"{B / c['median_s']:,.0f} | {c['efficiency']:.2f} |")
     lines += ["", "| chunk rows | tasks | 1 worker | task compute | same call in one process | "
                   "gaps between tasks, per chunk | their share of the run | run per chunk - "
                   "call in one process |", "|---|---|---|---|---|---|---|---|"]
