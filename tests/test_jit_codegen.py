@@ -493,3 +493,17 @@ def test_a_transposed_contraction_writes_the_transposed_layout(rng):
     np.testing.assert_allclose(jg(x).numpy(), g(x).numpy(), rtol=1e-13)
     y = jg(x).numpy()
     assert y.flags.c_contiguous
+
+
+def test_a_thin_contraction_to_a_0d_result_keeps_its_shape():
+    # the constant slice of a one-element contraction is 0-d (NumPy's ascontiguousarray
+    # made it 1-d, and the einsum after it failed; found by the long fuzz run)
+    c0, c1 = ad.tensor(np.array([0.27])), ad.tensor(np.array([0.27, -0.46]))
+
+    def g(x, s):
+        v = ad.tensordot(x @ c0, c1, axes=0)
+        return v * ad.atan2(v * s, -1.5 - v * v)
+    jg = ad.jit(ad.jacfwd(g), static_argnums=1)
+    for x, s in ((0.55, 0.0), (-0.92, -0.0), (-1.84, 0.5)):
+        xt = ad.tensor(np.array([x]))
+        np.testing.assert_allclose(jg(xt, s).numpy(), ad.jacfwd(g)(xt, s).numpy(), rtol=1e-13)

@@ -90,8 +90,8 @@ class KernelBackend(Backend):
             res = []
             for expr, dt in zip(outs, out_dtypes):
                 out = self.xp.asarray(_xp_eval(expr, arrays, self.xp, local))
-                res.append(self.xp.ascontiguousarray(
-                    self.xp.broadcast_to(out.astype(dt, copy=False), shape)))
+                res.append(self.xp.ascontiguousarray(  # 0-d stays 0-d (NumPy makes it 1-d)
+                    self.xp.broadcast_to(out.astype(dt, copy=False), shape)).reshape(shape))
             return res
 
     def reduce(self, name, x, axes, keepdims):
@@ -126,6 +126,15 @@ class KernelBackend(Backend):
                         else self.xp.linalg.solve(a, b)
                 return self.xp.linalg.solve(a, b)
             return getattr(self.xp.linalg, name)(arrays[0])
+
+    def small_eigh(self, a, UPLO="L"):
+        """Real symmetric k x k matrices, k <= ``kernels.EIGH_MAX_K``: gpuad's Jacobi kernel,
+        one thread per matrix; complex or larger ones: the array module (cuSOLVER)."""
+        from gpuad import kernels
+        a = self.xp.asarray(a)
+        if a.dtype.kind == "f" and 1 <= a.shape[-1] <= kernels.EIGH_MAX_K:
+            return kernels.run_eigh(a, self.target, lower=UPLO == "L").astype(a.dtype, copy=False)
+        return super().small_eigh(a, UPLO)
 
 
 class CudaSimBackend(KernelBackend):
@@ -230,12 +239,3 @@ def _xp_eval(expr, arrays, xp, local=None):
     env.update(local or {})
     with np.errstate(all="ignore"):
         return eval(compile(tree, "<gpuad-expr>", "eval"), env)
-    def small_eigh(self, a, UPLO="L"):
-        """Real symmetric k x k matrices, k <= ``kernels.EIGH_MAX_K``: gpuad's Jacobi kernel,
-        one thread per matrix; complex or larger ones: the array module (cuSOLVER)."""
-        from gpuad import kernels
-        a = self.xp.asarray(a)
-        if a.dtype.kind == "f" and 1 <= a.shape[-1] <= kernels.EIGH_MAX_K:
-            return kernels.run_eigh(a, self.target, lower=UPLO == "L").astype(a.dtype, copy=False)
-        return super().small_eigh(a, UPLO)
-

@@ -726,4 +726,4 @@ def _in_layout(arr, sub, out_sub):
     """Constant ``arr`` (letters ``sub``) transposed to ``out_sub``'s order, with a
     size-1 axis for each output letter it lacks."""
     perm, shape = _output_layout(sub, out_sub, dict(zip(sub, arr.shape)))
-    return np.ascontiguousarray(np.transpose(arr, perm).reshape(shape))
+    return np.ascontiguousarray(np.transpose(arr, perm)).reshape(shape)  # 0-d stays 0-d
