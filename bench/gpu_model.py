@@ -35,6 +35,11 @@ the CUDA simulator at tiny batches and models the time at ``--model-batch`` (def
    ``(input bytes + output bytes) / bandwidth``; the ratio modelled / floor is how far
    the plan is from the best a bandwidth-bound GPU could do.
 
+The plan is assumed to be the same at the modelled B as at the tiny ones (the fit's check
+sees only tiny batches): on ``cuda`` a reduction over few rows splits into two passes
+where many rows take one (``kernels/reduction.py``), so such a row may run one launch
+fewer at large B than modelled.
+
 Not modelled: caches (every kernel streams its bytes from HBM; small constants read by
 many threads are counted once), sector granularity of strided reads
 (``gpuad.kernel_costs``), occupancy and tail effects of tiny grids, the host cost of
@@ -116,8 +121,9 @@ def host_seconds(lib, fn, x, calls: int = HOST_CALLS) -> float:
     for _ in range(calls):
         with launches.device_clock() as clk:
             t0 = time.perf_counter()
-            lib.block(fn(x))
+            out = fn(x)  # on cuda: returns once its kernels are enqueued
             wall = time.perf_counter() - t0
+        lib.block(out)
         samples.append(wall - clk.seconds)
     return min(samples)
 
