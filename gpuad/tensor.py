@@ -212,6 +212,9 @@ def _add_unary_methods():
         for name in mod.METHOD_NAMES:
             fn = getattr(mod, name)
             setattr(TensorBase, name, (lambda f: lambda self, *a, **k: f(self, *a, **k))(fn))
+    from .ops import compat
+    for name, fn in compat.METHODS.items():
+        setattr(TensorBase, name, (lambda f: lambda self, *a, **k: f(self, *a, **k))(fn))
 
 
 class Tensor(TensorBase):

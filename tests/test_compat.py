@@ -217,3 +217,22 @@ def test_on_cudasim_without_host_round_trips():
 def test_bad_input_names_the_function_and_argument(call, match):
     with pytest.raises((ad.GpuadValueError, ad.GpuadTypeError), match=match):
         call()
+
+
+def test_ndarray_methods_follow_numpy():
+    B = RNG.normal(size=(3, 3, 2))
+    t = T(B)
+    np.testing.assert_array_equal(t.argmax().numpy(), B.argmax())
+    np.testing.assert_array_equal(t.argmin(axis=1).numpy(), B.argmin(axis=1))
+    np.testing.assert_allclose(T(A).dot(T(V)).numpy(), A.dot(V))
+    np.testing.assert_allclose(t.diagonal().numpy(), B.diagonal())      # axes 0 and 1
+    np.testing.assert_allclose(t.trace().numpy(), B.trace())
+    np.testing.assert_allclose(t.trace(offset=1, axis1=1, axis2=2).numpy(),
+                               B.trace(offset=1, axis1=1, axis2=2))
+    np.testing.assert_allclose(t.swapaxes(0, 2).numpy(), B.swapaxes(0, 2))
+    np.testing.assert_allclose(t.take([0, 2], axis=1).numpy(), B.take([0, 2], axis=1))
+    z = T(A + 2j * A)
+    np.testing.assert_allclose(z.conj().numpy(), (A + 2j * A).conj())
+    np.testing.assert_allclose(z.conjugate().numpy(), (A + 2j * A).conjugate())
+    g = ad.grad(lambda x: x.dot(x).trace() + x.diagonal().sum())(T(M))
+    np.testing.assert_allclose(g.numpy(), 2 * M.T + np.eye(4), rtol=1e-12)

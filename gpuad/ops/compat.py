@@ -524,3 +524,39 @@ def tensorsolve(a, b, axes=None):
         raise GpuadValueError(f"linalg.tensorsolve: argument 'a' of shape {tuple(t.shape)} does "
                               f"not give a square system for 'b' of shape {tuple(y.shape)}")
     return reshape(solve(reshape(t, (n, m)), reshape(y, (n,))), xshape)
+
+
+# -- ndarray methods -----------------------------------------------------------------------
+def _method_diagonal(self, offset=0, axis1=0, axis2=1):
+    """``ndarray.diagonal``: NumPy's method defaults to the first two axes."""
+    from .linalg import diagonal
+    return diagonal(self, offset=offset, axis1=axis1, axis2=axis2)
+
+
+def _method_trace(self, offset=0, axis1=0, axis2=1):
+    """``ndarray.trace``: over the first two axes by default, as NumPy's method."""
+    from .linalg import trace
+    return trace(self, offset=offset, axis1=axis1, axis2=axis2)
+
+
+def _method_swapaxes(self, axis1, axis2):
+    from .shape import swapaxes
+    return swapaxes(self, axis1, axis2)
+
+
+def _method_take(self, indices, axis=None):
+    from .indexing import take
+    return take(self, indices, axis=axis)
+
+
+def _method_conj(self):
+    from .pointwise import conj
+    return conj(self)
+
+
+# installed on tensors by ``gpuad.tensor._add_unary_methods``, with NumPy's signatures
+METHODS = {
+    "argmax": argmax, "argmin": argmin, "dot": dot, "conj": _method_conj,
+    "conjugate": _method_conj, "diagonal": _method_diagonal, "trace": _method_trace,
+    "swapaxes": _method_swapaxes, "take": _method_take,
+}
