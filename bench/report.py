@@ -216,8 +216,8 @@ def gpu_model_notes(data) -> list:
         f"{LAUNCH_LATENCY_S * 1e6:g} us launch latency per launch; bytes and flops are "
         "ad.count_launches() records of the plan that ran, fitted a + b*B on two tiny "
         "batches on cudasim, checked on a third, extrapolated to B.",
-        "host: one call's wall time on cudasim minus the time inside simulated kernels "
-        "(gpuad.launches.device_clock), at the row's B, taken as independent of B.",
+        "host: one call's thread CPU time on cudasim minus the time inside simulated "
+        "kernels (gpuad.launches.device_clock), at the row's B, taken as independent of B.",
         "model: max(host, device) (launches are asynchronous); floor: the batched "
         "Jacobian's input and output moved once through HBM.",
     ]

@@ -185,10 +185,15 @@ class device_clock:
     in Numba's simulator and the array-module calls that count as kernels (NumPy running
     them for ``simcupy``). The call's wall time minus ``clk.seconds`` is its host time:
     gpuad's Python, argument preparation, allocation and the proxies' bookkeeping. Only
-    simulated devices add to it (a CUDA launch returns before its kernel runs)."""
+    simulated devices add to it (a CUDA launch returns before its kernel runs).
+
+    ``clk.cpu_seconds`` is the same in CPU time of the calling thread
+    (``time.thread_time``): the call's thread CPU time minus it is the host's work, which
+    other processes sharing the machine do not inflate as they do wall time."""
 
     def __init__(self):
         self.seconds = 0.0
+        self.cpu_seconds = 0.0
 
     def __enter__(self):
         with _lock:
@@ -201,16 +206,19 @@ class device_clock:
         return False
 
 
-def add_device_time(seconds):
-    """``seconds`` of simulated kernel work (see :class:`device_clock`)."""
+def add_device_time(seconds, cpu_seconds=0.0):
+    """``seconds`` of simulated kernel work, ``cpu_seconds`` of it on the calling thread's
+    CPU (see :class:`device_clock`)."""
     for clk in list(_clocks):
         clk.seconds += seconds
+        clk.cpu_seconds += cpu_seconds
 
 
 def timed_device_call(fn, *args, **kwargs):
-    """``fn(*args, **kwargs)``, its wall time added to the active :class:`device_clock`."""
-    t0 = time.perf_counter()
+    """``fn(*args, **kwargs)``, its wall and thread CPU time added to the active
+    :class:`device_clock`."""
+    t0, c0 = time.perf_counter(), time.thread_time()
     try:
         return fn(*args, **kwargs)
     finally:
-        add_device_time(time.perf_counter() - t0)
+        add_device_time(time.perf_counter() - t0, time.thread_time() - c0)

@@ -143,13 +143,13 @@ def _cost(label, args, kwargs, out, in_place=False):
 
 
 def _run(fn, simulated, args, kwargs):
-    """``(fn(*args, **kwargs), seconds it took or None)``: timed only on a simulated
-    device under an active ``launches.device_clock``."""
+    """``(fn(*args, **kwargs), (wall seconds, thread CPU seconds) it took, or None)``:
+    timed only on a simulated device under an active ``launches.device_clock``."""
     if not (simulated and launches._clocks):
         return fn(*args, **kwargs), None
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t0
+    return out, (time.perf_counter() - t0, time.thread_time() - c0)
 
 
 def _function(fn, name, label, simulated=False):
@@ -160,14 +160,14 @@ def _function(fn, name, label, simulated=False):
                     _new_allocation(out, args, kwargs, require_device=True):
                 launches.record(label, 1, _cost(label, args, kwargs, out))
                 if dt is not None:
-                    launches.add_device_time(dt)
+                    launches.add_device_time(*dt)
             return out
     elif name in IN_PLACE:
         def call(*args, **kwargs):
             out, dt = _run(fn, simulated, args, kwargs)
             launches.record(label, 1, _cost(label, args, kwargs, out, in_place=True))
             if dt is not None:
-                launches.add_device_time(dt)
+                launches.add_device_time(*dt)
             return out
     else:
         n = MULTI.get(name, 1)
@@ -177,7 +177,7 @@ def _function(fn, name, label, simulated=False):
             if (launches._active or dt is not None) and _any_device_array(out):
                 launches.record(label, n, _cost(label, args, kwargs, out))
                 if dt is not None:
-                    launches.add_device_time(dt)
+                    launches.add_device_time(*dt)
             return out
     call.__name__ = name
     call.__qualname__ = name
@@ -199,7 +199,7 @@ class _Ufunc:
         out, dt = _run(self._uf, self._simulated, args, kwargs)
         launches.record(self._label, 1, _cost(self._label, args, kwargs, out))
         if dt is not None:
-            launches.add_device_time(dt)
+            launches.add_device_time(*dt)
         return out
 
     def __getattr__(self, name):
@@ -214,7 +214,7 @@ class _Ufunc:
                 out, dt = _run(attr, self._simulated, args, kwargs)
                 launches.record(label, 1, _cost(flops_label, args, kwargs, out, in_place))
                 if dt is not None:
-                    launches.add_device_time(dt)
+                    launches.add_device_time(*dt)
                 return out
             return method
         return attr
@@ -250,7 +250,7 @@ class _Generator:
             if (launches._active or dt is not None) and _any_device_array(out):
                 launches.record(label, 1, _cost(label, (), {}, out))
                 if dt is not None:
-                    launches.add_device_time(dt)
+                    launches.add_device_time(*dt)
             return out
         return draw
 
@@ -266,7 +266,7 @@ def counted_call(fn, label):
         if (launches._active or dt is not None) and _any_device_array(out):
             launches.record(label, 1, _cost(label, args, kwargs, out))
             if dt is not None:
-                launches.add_device_time(dt)
+                launches.add_device_time(*dt)
         return out
     return call
 
@@ -352,7 +352,7 @@ def instrument_simcupy(simcupy):
             out, dt = _run(getitem, True, (self, key), {})
             launches.record(label_get, 1, _cost(label_get, (self, key), {}, out))
             if dt is not None:
-                launches.add_device_time(dt)
+                launches.add_device_time(*dt)
             return out
         nd.__getitem__ = __getitem__
 
@@ -363,7 +363,7 @@ def instrument_simcupy(simcupy):
             label = f"cupy.{uf.__name__}"
             launches.record(label, 1, _cost(label, inputs, {}, out))
             if dt is not None:
-                launches.add_device_time(dt)
+                launches.add_device_time(*dt)
             return out
         nd.__array_ufunc__ = __array_ufunc__
 
@@ -381,14 +381,14 @@ def instrument_simcupy(simcupy):
                             _new_allocation(out, (self,), {}, True):
                         launches.record(label, 1, _cost(label, (self,) + args, kwargs, out))
                         if dt is not None:
-                            launches.add_device_time(dt)
+                            launches.add_device_time(*dt)
                     return out
             elif name in IN_PLACE_METHODS:
                 def method(*args, **kwargs):
                     out, dt = _run(attr, True, args, kwargs)
                     launches.record(label, 1, _cost(label, (self,) + args, kwargs, out, True))
                     if dt is not None:
-                        launches.add_device_time(dt)
+                        launches.add_device_time(*dt)
                     return out
             else:
                 def method(*args, **kwargs):
@@ -396,7 +396,7 @@ def instrument_simcupy(simcupy):
                     if (launches._active or dt is not None) and _any_device_array(out):
                         launches.record(label, 1, _cost(label, (self,) + args, kwargs, out))
                         if dt is not None:
-                            launches.add_device_time(dt)
+                            launches.add_device_time(*dt)
                     return out
             method.__name__ = name
             return method
@@ -421,7 +421,7 @@ def _counted_slot(fn, label):
                 launches.record(label, 1, _cost(label, (self,) + args, {},
                                                 self if in_place else out))
         if dt is not None:
-            launches.add_device_time(dt)
+            launches.add_device_time(*dt)
         return out
     slot.__name__ = fn.__name__
     return slot
