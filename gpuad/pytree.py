@@ -21,9 +21,15 @@ class TreeDef:
         return (isinstance(other, TreeDef) and self.kind == other.kind and self.meta == other.meta
                 and self.children == other.children)
 
+    def __hash__(self):  # a cache key (``jit``): the structure with dict keys and types
+        return hash((self.kind, self.meta, self.children))
+
     def __repr__(self):
         if self.kind == "leaf":
             return "*"
+        if self.kind == "dict":
+            inner = ", ".join(f"{k!r}: {c!r}" for k, c in zip(self.meta[1], self.children))
+            return f"dict({inner})"
         return f"{self.kind}({', '.join(map(repr, self.children))})"
 
 

@@ -322,3 +322,16 @@ def test_jit_compile_mode_is_checked(mode):
         ad.jit(ad.sin, compile=mode)
     with pytest.raises(ad.GpuadValueError, match="argument 'compile'"):
         ad.jit(compile=mode)
+
+
+def test_dict_arguments_with_other_keys_or_order_are_other_signatures():
+    # the key order decides the leaf order: a plan traced for {"a", "b"} must not serve
+    # {"b", "a"} (it computed leaf0 - leaf1 and returned +9 here)
+    f = ad.jit(lambda d: d["a"] - d["b"])
+    x, y = ad.tensor(np.array([1.0])), ad.tensor(np.array([10.0]))
+    assert f({"a": x, "b": y}).tolist() == [-9.0]
+    assert f({"b": y, "a": x}).tolist() == [-9.0]
+    g = ad.jit(lambda d: sum(d.values()) * (2.0 if "c" in d else 1.0))
+    assert g({"a": x, "b": y}).tolist() == [11.0]
+    assert g({"a": x, "c": y}).tolist() == [22.0]
+    assert f.trace_count == 2 and g.trace_count == 2

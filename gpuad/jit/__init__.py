@@ -150,7 +150,7 @@ class JitFunction:
                 statics[j] = args[j]
             args = tuple(None if j in statics else a for j, a in enumerate(args))
         leaves, td = tree_flatten((args, kwargs))
-        tdr = repr(td)
+        tdr = td  # the structure, dict keys included, is part of the key
         fixed = self._fixed.get(tdr, ())
         keys = []
         for k, x in enumerate(leaves):
@@ -634,6 +634,14 @@ def _run_steps(steps, env, pool, tag, record_launches, device, dest=None):
         if step[0] == "eqn":
             _, prim, ins, params, out = step
             args = [env[i] for i in ins]
+            a0 = args[0] if args else None
+            if type(a0) is np.ndarray and len(args) == 1 and prim in _VIEWS:
+                # a reshape or a static component read of a host array: a view, without
+                # the primitive's dispatch (a small Jacobian makes dozens per call)
+                env[out] = a0.reshape(params["shape"]) if prim is _VIEWS[0] else a0[params["spec"]]
+                if prim.kernel and not gpu:
+                    record(prim.name)
+                continue
             res = None
             if prim is einsum_p and pool is not None and len(args) == 2 and \
                     all(isinstance(a, np.ndarray) and a.dtype.kind == "f" for a in args):
@@ -689,6 +697,15 @@ def _run_steps(steps, env, pool, tag, record_launches, device, dest=None):
 
 def _no_record(name):
     pass
+
+
+def _views():
+    from ..ops.indexing import gather_p
+    from ..ops.shape import reshape_p
+    return reshape_p, gather_p
+
+
+_VIEWS = _views()
 
 
 _threads = None
