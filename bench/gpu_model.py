@@ -239,6 +239,8 @@ def model_row(lib, fn, wl, B_row: int, model_batches=MODEL_BATCHES) -> dict:
         rec.update(why=f"the fit on B = {FIT_BATCHES} misses B = {B3} by {worst:.3g}",
                    models=[])
         return rec
+    rec["per_launch"] = [{"name": name, "n": n, **{f: ln[f] for f in _FIELDS}}
+                         for name, n, ln in lines]  # each field (a, b): a + b·B
     in_line = _line(p1.in_bytes, p2.in_bytes, p1.B, p2.B)
     out_line = _line(p1.out_bytes, p2.out_bytes, p1.B, p2.B)
     rec["models"] = [model(lines, in_line, out_line, host_s, B, gpu)

@@ -131,15 +131,50 @@ def _ndarray_type(module):
     return t
 
 
+_GATHERS = frozenset({"take", "take_along_axis", "choose", "compress"})
+
+
 def _cost(label, args, kwargs, out, in_place=False):
     """The ``cost`` of a library call for ``launches.record`` (see the module docstring)."""
     def cost():
         ins = _device_arrays(list(args) + list(kwargs.values()), [])
+        if label.rsplit(".", 1)[-1] in _GATHERS:  # reads as many elements as it writes
+            written = total_bytes(_device_arrays(out, []))
+            return total_bytes(ins[1:]) + written, written, 0
         if in_place:
             return total_bytes(ins[1:]), total_bytes(ins[:1]), library_flops(label, args, out)
         return (total_bytes(ins), total_bytes(_device_arrays(out, [])),
                 library_flops(label, args, out))
     return cost
+
+
+def _gather_cost(key, out):
+    """An advanced-index gather reads its index arrays and as many elements of the
+    source as it writes."""
+    def cost():
+        idx = _device_arrays(list(key) if isinstance(key, tuple) else [key], [])
+        written = total_bytes([out])
+        return total_bytes(idx) + written, written, 0
+    return cost
+
+
+def _scatter_cost(label, args):
+    """``ufunc.at(a, idx, b)``: reads the indices, the values and the elements of ``a``
+    they hit, and writes those elements (as many as there are values, or indices)."""
+    def cost():
+        a, idx = args[0], args[1]
+        vals = args[2] if len(args) > 2 else None
+        hits = _size_of(vals) if _is_device_array(vals) else _size_of(idx)
+        touched = hits * a.itemsize
+        extra = _device_arrays([idx, vals], [])
+        return total_bytes(extra) + touched, touched, library_flops(label, args, None)
+    return cost
+
+
+def _size_of(x):
+    if isinstance(x, tuple):  # a tuple of index arrays: each names one coordinate
+        return max((_size_of(v) for v in x), default=1)
+    return int(getattr(x, "size", 1))
 
 
 def _run(fn, simulated, args, kwargs):
@@ -212,7 +247,8 @@ class _Ufunc:
 
             def method(*args, **kwargs):
                 out, dt = _run(attr, self._simulated, args, kwargs)
-                launches.record(label, 1, _cost(flops_label, args, kwargs, out, in_place))
+                launches.record(label, 1, _scatter_cost(label, args) if in_place
+                                else _cost(flops_label, args, kwargs, out))
                 if dt is not None:
                     launches.add_device_time(*dt)
                 return out
@@ -350,7 +386,7 @@ def instrument_simcupy(simcupy):
             if not _advanced(key, nd):
                 return getitem(self, key)  # a view
             out, dt = _run(getitem, True, (self, key), {})
-            launches.record(label_get, 1, _cost(label_get, (self, key), {}, out))
+            launches.record(label_get, 1, _gather_cost(key, out))
             if dt is not None:
                 launches.add_device_time(*dt)
             return out
