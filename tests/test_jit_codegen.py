@@ -507,3 +507,12 @@ def test_a_thin_contraction_to_a_0d_result_keeps_its_shape():
     for x, s in ((0.55, 0.0), (-0.92, -0.0), (-1.84, 0.5)):
         xt = ad.tensor(np.array([x]))
         np.testing.assert_allclose(jg(xt, s).numpy(), ad.jacfwd(g)(xt, s).numpy(), rtol=1e-13)
+
+
+def test_eager_small_inverses_match_lapack_and_raise_when_singular(rng):
+    for n in (1, 2, 3):
+        A = rng.normal(size=(50, n, n)) + 2 * np.eye(n)
+        np.testing.assert_allclose(ad.linalg.inv(ad.tensor(A)).numpy(), np.linalg.inv(A),
+                                   rtol=1e-11, atol=1e-12)
+    with pytest.raises(ad.GpuadValueError, match="singular"):
+        ad.linalg.inv(ad.tensor(np.array([[1.0, 2.0], [2.0, 4.0]])))

@@ -87,7 +87,7 @@ class CpuBackend(Backend):
         if name == "det":
             return _det(arrays[0])
         if name == "inv":
-            return np.linalg.inv(arrays[0])
+            return _inv(arrays[0])
         if name == "solve":
             return np.linalg.solve(*arrays)
         raise KeyError(name)
@@ -111,4 +111,35 @@ def _det(a):
     if n == 2:
         return det2(0, 1, 0, 1)
     return (m(0, 0) * det2(1, 2, 1, 2) - m(0, 1) * det2(1, 2, 0, 2)) + m(0, 2) * det2(1, 2, 0, 1)
+
+
+def _inv(a):
+    """``inv`` over the last two axes: up to 3x3 the adjugate over the determinant,
+    vectorised over the batch (LAPACK's LU costs microseconds per matrix), above that,
+    or when a matrix is singular (so that the error is LAPACK's), ``np.linalg.inv``."""
+    n = a.shape[-1]
+    if n > 3 or a.ndim < 2 or a.dtype.kind not in "fc" or 0 in a.shape:
+        return np.linalg.inv(a)
+    d = _det(a)
+    if not np.all(d != 0):  # singular (or NaN, which LAPACK passes through): LAPACK decides
+        return np.linalg.inv(a)
+
+    def m(i, j):
+        return a[..., i, j]
+    out = np.empty_like(a)
+    if n == 1:
+        out[..., 0, 0] = 1.0 / m(0, 0)
+        return out
+    if n == 2:
+        out[..., 0, 0], out[..., 0, 1] = m(1, 1) / d, -m(0, 1) / d
+        out[..., 1, 0], out[..., 1, 1] = -m(1, 0) / d, m(0, 0) / d
+        return out
+    for i in range(3):
+        for j in range(3):
+            # entry (i, j) of the inverse: the cofactor of (j, i) over det
+            r0, r1 = [k for k in range(3) if k != j]
+            c0, c1 = [k for k in range(3) if k != i]
+            cof = m(r0, c0) * m(r1, c1) - m(r0, c1) * m(r1, c0)
+            out[..., i, j] = cof / d if (i + j) % 2 == 0 else -cof / d
+    return out
 
