@@ -142,3 +142,25 @@ def test_bench_prints_the_model_under_cudasim():
         assert col in text
     rows = [ln for ln in text.splitlines() if ln.startswith("kinetics") and "yes (B=" in ln]
     assert [r.split()[3] for r in rows] == ["1,000", "100,000"]
+
+
+def test_model_section_is_replaced_in_place_and_kept_by_the_cpu_report(tmp_path):
+    from bench import report
+    path = tmp_path / "performance.md"
+    path.write_text("# Performance\n\n## Results\n\nold\n\n## GPU cost model\n\nstale\n\n"
+                    "## Reproduce\n\nx\n")
+    m = {"gpu": None, "B": 1000, "launches": 2, "host_s": 1e-4, "device_s": 2e-5,
+         "modelled_s": 1e-4, "floor_s": 1e-6, "ratio_to_floor": 100.0, "unknown_cost_launches": 0}
+    models = [dict(m, gpu=g.name) for g in gpu_model.GPUS]
+    data = {"meta": {"argv": ["python", "-m", "bench", "--device", "cudasim"],
+                     "date_utc": "today"},
+            "results": [{"workload": "kinetics", "method": "vmap(jacfwd)", "mode": "jit", "B": 8,
+                         "gpu_model": {"models": models, "fit_batches": [2, 4],
+                                       "check_batch": 8}}]}
+    report.write_gpu_model_section(data, path)
+    text = path.read_text()
+    assert "stale" not in text and text.count("## GPU cost model") == 1
+    assert text.index("## GPU cost model") < text.index("## Reproduce")
+    assert "| kinetics | vmap(jacfwd) | jit | 1,000 | 2 | 100 us |" in text
+    kept = "\n".join(report.kept_sections(path))
+    assert kept.startswith("## GPU cost model") and "`python -m bench --device cudasim`" in kept
