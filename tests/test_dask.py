@@ -272,7 +272,7 @@ def test_import_gpuad_does_not_import_dask():
 def client():
     from distributed import Client, LocalCluster
     cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                           dashboard_address=None, silence_logs=40)
+                           dashboard_address=":0", silence_logs=40)
     c = Client(cluster)
     try:
         yield c
