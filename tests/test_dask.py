@@ -144,6 +144,11 @@ def test_cudasim_chunks_stay_on_the_device_with_cpu_constants(threads):
     got = J.compute()
     assert type(got) is simcupy.ndarray  # computed on the device, gathered there
     _close(got, ref)
+    Y2 = (Y * 1.0).persist()  # device chunks, made before counting
+    with ad.count_launches() as c:
+        got2 = gd.map_batches(f, Y2).compute()  # the function and its plans are warm
+    assert c.transfers == 0, c.by_transfer  # no chunk went through the host
+    _close(got2, ref)
 
 
 def test_a_jit_function_pickles_without_its_plans():
@@ -355,3 +360,9 @@ def test_a_new_performance_report_keeps_the_dask_section(tmp_path):
     path.write_text("# Performance\n\n## Dask\n\nnumbers\n\n## Peer bugs\n\nx\n")
     assert report.kept_sections(str(path)) == ["## Dask\n\nnumbers", ""]
     assert report.kept_sections(str(tmp_path / "missing.md")) == []
+
+
+def test_docstring_examples():
+    import doctest
+    res = doctest.testmod(gd)
+    assert res.attempted >= 3 and res.failed == 0
