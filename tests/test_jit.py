@@ -335,3 +335,17 @@ def test_dict_arguments_with_other_keys_or_order_are_other_signatures():
     assert g({"a": x, "b": y}).tolist() == [11.0]
     assert g({"a": x, "c": y}).tolist() == [22.0]
     assert f.trace_count == 2 and g.trace_count == 2
+
+
+def test_a_jitted_function_pickles_as_its_function_and_options(rng):
+    import pickle
+    jf = ad.jit(_pickle_me, static_argnums=1)
+    x = ad.tensor(rng.normal(size=4))
+    jf(x, 2)
+    back = pickle.loads(pickle.dumps(jf))
+    assert back.static_argnums == (1,) and back.compile == "now" and back.trace_count == 0
+    np.testing.assert_allclose(back(x, 2).numpy(), jf(x, 2).numpy())
+
+
+def _pickle_me(x, n):
+    return ad.sin(x) ** n

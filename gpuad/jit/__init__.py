@@ -264,6 +264,11 @@ class JitFunction:
         with self._lock:
             self._fixed[tdr] = frozenset(self._fixed.get(tdr, ())) | frozenset(positions)
 
+    def __reduce__(self):
+        # pickled (cloudpickle, multiprocessing, Dask) as the function and its options:
+        # plans, buffers and locks are per process and rebuilt by the first call there
+        return (JitFunction, (self.func, self.static_argnums, self.compile))
+
     def clear_cache(self):
         """Drop every compiled plan and the intermediate buffers they keep for reuse
         (NOTE [jit buffer pool]); the next call traces again."""
