@@ -42,11 +42,12 @@ floor_p = defpointwise("floor", _guarded("floor"), _zero)
 ceil_p = defpointwise("ceil", _guarded("ceil"), _zero)
 trunc_p = defpointwise("trunc", _guarded("trunc"), _zero)
 # round half to even (NumPy's rint): floor, then up when the rest is above one half, or
-# exactly one half and the floor is odd
+# exactly one half and the floor is odd (F - 2 floor(F / 2): exact for integer-valued F,
+# and written with floor alone, which Numba, CUDA and NumPy all have; Numba has no fmod)
 _F = _guarded("floor")
 rint_p = defpointwise(
     "rint", f"({_F} + 1.0 if (a0 - {_F} > 0.5 or (a0 - {_F} == 0.5 and "
-            f"math.fmod({_F}, 2.0) != 0.0)) else {_F})", _zero)
+            f"{_F} - 2.0 * math.floor({_F} * 0.5) != 0.0)) else {_F})", _zero)
 
 # -- remainder: NumPy's (and Python's) sign convention, the sign of the divisor. The
 # derivative is 1 in x1 and -floor(x1 / x2) in x2 (torch's and JAX's rule).
