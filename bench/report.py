@@ -229,12 +229,12 @@ def gpu_model_notes(data) -> list:
     return notes
 
 
-def format_gpu_model(data, markdown=False) -> str:
+def format_gpu_model(data, markdown=False, notes=True) -> str:
     head, body = gpu_model_table(data)
     if markdown:
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         out += ["| " + " | ".join(row) + " |" for row in body]
-        return "\n".join(out + [""] + [f"- {n}" for n in gpu_model_notes(data)])
+        return "\n".join(out + ([""] + [f"- {n}" for n in gpu_model_notes(data)] if notes else []))
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     out = ["GPU cost model (bench/gpu_model.py)", line(head), line("-" * w for w in widths)]
@@ -247,14 +247,20 @@ GPU_MODEL_HEADING = "## GPU cost model"
 
 def write_gpu_model_section(data, path) -> None:
     """Replace (or append) the ``## GPU cost model`` section of the markdown at ``path``
-    with this run's model table, its command and its notes."""
+    with this run's model table, its command and its notes; ``data`` may be a list of
+    runs (one table and command each, e.g. a jit run and an eager run)."""
     from .gpu_model import FIT_BATCHES
     try:
         with open(path) as fh:
             text = fh.read()
     except OSError:
         text = ""
-    cmd = " ".join(data["meta"]["argv"])
+    runs = data if isinstance(data, list) else [data]
+    tables = []
+    for run in runs:
+        tables += [f"- Command: `{' '.join(run['meta']['argv'])}`, {run['meta']['date_utc']} UTC",
+                   "", format_gpu_model(run, markdown=True, notes=False), ""]
+    tables += [f"- {n}" for n in gpu_model_notes(runs[0])] + [""]
     section = "\n".join([
         GPU_MODEL_HEADING, "",
         "Modelled time of each gpuad row on an H100 SXM and an H200 at the batches below, "
@@ -275,8 +281,7 @@ def write_gpu_model_section(data, path) -> None:
         "device); where host > device the GPU idles between kernels and the row is "
         "host-bound. Floor: the batched Jacobian's input and output moved once.",
         "",
-        f"- Command: `{cmd}`, {data['meta']['date_utc']} UTC",
-        "", format_gpu_model(data, markdown=True), ""])
+        *tables])
     i = text.find("\n" + GPU_MODEL_HEADING + "\n")
     if i >= 0:
         j = text.find("\n## ", i + 1)
