@@ -234,7 +234,9 @@ def format_gpu_model(data, markdown=False, notes=True) -> str:
     if markdown:
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         out += ["| " + " | ".join(row) + " |" for row in body]
-        return "\n".join(out + ([""] + [f"- {n}" for n in gpu_model_notes(data)] if notes else []))
+        if notes:
+            out += [""] + [f"- {n}" for n in gpu_model_notes(data)]
+        return "\n".join(out)
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     out = ["GPU cost model (bench/gpu_model.py)", line(head), line("-" * w for w in widths)]
