@@ -11,7 +11,11 @@ from bench.workloads import WORKLOADS
 pytestmark = pytest.mark.cudasim
 
 TRANSFORMS = {"jacfwd": ad.jacfwd, "jacrev": ad.jacrev, "hessian": ad.hessian}
-ROWS = [(name, method) for name, w in WORKLOADS.items() for method in w.METHODS]
+# every workload and form but the stoichiometric-power kinetics, whose (B, 20, 20, 60)
+# tangents the simulator would run one Python thread per element for minutes
+_SIM_SKIP = {"kinetics[power]"}
+ROWS = [(name, method) for name, w in WORKLOADS.items() if name not in _SIM_SKIP
+        for method in w.METHODS]
 
 
 @pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
