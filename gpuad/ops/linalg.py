@@ -319,22 +319,48 @@ def _mT(x):
 _COFACTOR_MAX_K = 4
 
 
+# The index and sign constants of det's rules, one device array per (kind, k, device,
+# dtype): device arrays are never written in place, so after the first call a rule
+# makes no host-to-device copy (the strict simulator counts every one)
+_consts = {}
+_CONSTS_MAX = 256
+
+
+def _const(kind, k, device, dtype, make):
+    from ..backends import get_backend
+    from ..tensor import Tensor
+    key = (kind, k, device, np.dtype(dtype).str)
+    arr = _consts.get(key)
+    if arr is None:
+        be = get_backend(device)
+        with be.activate():
+            arr = be.asarray(np.asarray(make(), dtype=dtype))
+        if len(_consts) >= _CONSTS_MAX:
+            _consts.clear()
+        _consts[key] = arr
+    return Tensor._make(arr, device)
+
+
+def _minor_index(k):
+    return np.array([[r for r in range(k) if r != i] for i in range(k)], dtype=np.int64)
+
+
 def _minors(a):
     """(..., k, k, k-1, k-1): minor (i, j) of each matrix (row i and column j removed),
     and the row / column index arrays that gathered it."""
-    from .creation import tensor
     from .indexing import ArrayRef, gather_p
     k = a.shape[-1]
-    idx = np.array([[r for r in range(k) if r != i] for i in range(k)], dtype=np.int64)
-    rows = tensor(idx[:, None, :, None], device=a.device)   # (k, 1, k-1, 1)
-    cols = tensor(idx[None, :, None, :], device=a.device)   # (1, k, 1, k-1)
+    rows = _const("rows", k, a.device, np.int64,
+                  lambda: _minor_index(k)[:, None, :, None])       # (k, 1, k-1, 1)
+    cols = _const("cols", k, a.device, np.int64,
+                  lambda: _minor_index(k)[None, :, None, :])       # (1, k, 1, k-1)
     spec = (slice(None),) * (a.ndim - 2) + (ArrayRef(0), ArrayRef(1))
     return gather_p.bind(a, rows, cols, spec=spec), rows, cols
 
 
 def _checkerboard(k, a):
-    from .creation import tensor
-    return tensor((-1.0) ** np.add.outer(np.arange(k), np.arange(k)), dtype=a.dtype, device=a.device)
+    return _const("sign", k, a.device, a.dtype,
+                  lambda: (-1.0) ** np.add.outer(np.arange(k), np.arange(k)))
 
 
 def _cofactor(a):
@@ -392,7 +418,6 @@ def _det_hessian(a):
     cofactors of minor (i, j) placed back at the rows and columns it kept (zero on row
     i and column j). Built from ``_cofactor`` of the minors, so it is exact at singular
     matrices and differentiable again; costs k^4, the size of the Hessian of det."""
-    from .creation import tensor
     from .indexing import ArrayRef, scatter_add_p
     from .pointwise import multiply
     from .shape import reshape
@@ -400,9 +425,8 @@ def _det_hessian(a):
     minors, rows, cols = _minors(a)
     sign = reshape(_checkerboard(k, a), (k, k, 1, 1))
     cm = multiply(sign, _cofactor(minors))                   # (..., k, k, k-1, k-1)
-    r = np.arange(k, dtype=np.int64)
-    ii = tensor(r[:, None, None, None], device=a.device)
-    jj = tensor(r[None, :, None, None], device=a.device)
+    ii = _const("ii", k, a.device, np.int64, lambda: np.arange(k)[:, None, None, None])
+    jj = _const("jj", k, a.device, np.int64, lambda: np.arange(k)[None, :, None, None])
     spec = (slice(None),) * (a.ndim - 2) + tuple(ArrayRef(i) for i in range(4))
     return scatter_add_p.bind(cm, ii, jj, rows, cols, spec=spec,
                               shape=tuple(a.shape[:-2]) + (k, k, k, k))
