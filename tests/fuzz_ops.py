@@ -68,14 +68,23 @@ def _finish(r, x, dims, keepdims):
 class _TorchLinalg:
     @staticmethod
     def det(a):
-        # 1x1 and 2x2 by their polynomials, so that autograd gives exact cofactors at
+        # up to 3x3 by their polynomials, so that autograd gives exact cofactors at
         # singular matrices too; torch's det backward gave 0 for d det / d a11 at
-        # [[0.17, 0], [0, 0]] (found by the long fuzz run; the answer is a00)
+        # [[0.17, 0], [0, 0]] (the answer is a00), and 0 for d det / d a20 of a 3x3 with
+        # a zero row and column (the answer is that minor's determinant; both found by
+        # the long fuzz run)
         n = a.shape[-1]
+
+        def m(i, j):
+            return a[..., i, j]
         if n == 1:
-            return a[..., 0, 0]
+            return m(0, 0)
         if n == 2:
-            return a[..., 0, 0] * a[..., 1, 1] - a[..., 0, 1] * a[..., 1, 0]
+            return m(0, 0) * m(1, 1) - m(0, 1) * m(1, 0)
+        if n == 3:
+            return (m(0, 0) * (m(1, 1) * m(2, 2) - m(1, 2) * m(2, 1))
+                    - m(0, 1) * (m(1, 0) * m(2, 2) - m(1, 2) * m(2, 0))
+                    + m(0, 2) * (m(1, 0) * m(2, 1) - m(1, 1) * m(2, 0)))
         return torch.linalg.det(a)
     inv = staticmethod(torch.linalg.inv)
 
