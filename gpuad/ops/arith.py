@@ -107,28 +107,21 @@ def _nan(x):
     return astype(not_equal(x, x), x.dtype)
 
 
-def _fext_d0(own):
+def _fext_d(own, first):
+    """fmax / fmin's partial in its first (``first``) or second operand, from
+    maximum's or minimum's ``own``."""
     def d(o, x, y):
-        nx, ny = _nan(x), _nan(y)
-        # x is NaN: 0; y is NaN (x is not): 1; else maximum's partial
-        return multiply(subtract(_c(o, 1.0), nx),
-                        add(ny, multiply(subtract(_c(o, 1.0), ny), own(o, x, y))))
-    return d
-
-
-def _fext_d1(own):
-    def d(o, x, y):
-        nx, ny = _nan(x), _nan(y)
-        # y is NaN: 0; x is NaN (y is not): 1; else maximum's partial
-        return multiply(subtract(_c(o, 1.0), ny),
-                        add(nx, multiply(subtract(_c(o, 1.0), nx), own(o, x, y))))
+        mine, other = (_nan(x), _nan(y)) if first else (_nan(y), _nan(x))
+        # this operand is NaN: 0; the other is NaN (this one is not): 1; else own's partial
+        return multiply(subtract(_c(o, 1.0), mine),
+                        add(other, multiply(subtract(_c(o, 1.0), other), own(o, x, y))))
     return d
 
 
 fmax_p = defpointwise("fmax", "(a1 if a0 != a0 else (a0 if a1 != a1 else max(a0, a1)))",
-                      _fext_d0(_max_d0), _fext_d1(_max_d1))
+                      _fext_d(_max_d0, True), _fext_d(_max_d1, False))
 fmin_p = defpointwise("fmin", "(a1 if a0 != a0 else (a0 if a1 != a1 else min(a0, a1)))",
-                      _fext_d0(_max_d1), _fext_d1(_max_d0))
+                      _fext_d(_max_d1, True), _fext_d(_max_d0, False))
 
 
 # ---------------------------------------------------------------------------------------
