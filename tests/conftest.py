@@ -20,10 +20,13 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True)
 def _clean_state():
-    """Every test starts and must end with no transform active."""
+    """Every test starts and must end with no transform active; the default device a
+    test sets (the bench's GpuadLib sets it for its run) is put back after it."""
     from gpuad import core
     assert core.state().stack == []
+    device = ad.get_default_device()
     yield
+    ad.set_default_device(device)
     assert core.state().stack == [], "a transform level was left on the stack"
     assert core.state().nograd_level == -1
 

@@ -73,9 +73,12 @@ def test_device_clock_separates_simulated_kernels_from_host_time():
 
 @pytest.fixture(scope="module")
 def lib():
+    import gpuad
+    device = gpuad.get_default_device()  # GpuadLib sets the process default: put it back
     lib = GpuadLib("cudasim")
     assert not lib.missing, lib.missing
-    return lib
+    yield lib
+    gpuad.set_default_device(device)
 
 
 def _kinetics_jit(lib):
