@@ -503,7 +503,7 @@ def tensorinv(a, ind=2):
         raise GpuadValueError(f"linalg.tensorinv: argument 'ind' must be a positive int, got {ind!r}")
     rows, cols = tuple(t.shape[:ind]), tuple(t.shape[ind:])
     n, m = int(np.prod(rows)), int(np.prod(cols))
-    if n != m or int(np.prod(t.shape)) != n * m:
+    if n != m:
         raise GpuadValueError(f"linalg.tensorinv: argument 'a' of shape {tuple(t.shape)} is not "
                               f"square for ind={ind} ({n} x {m})")
     return reshape(inv(reshape(t, (n, m))), cols + rows)
