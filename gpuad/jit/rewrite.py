@@ -483,7 +483,7 @@ def scatters_as_contractions(graph):
     ``Q`` and one GEMM of the run-time factor with ``Q`` remains. jacrev of a gather
     (``y[ridx]`` in a mass-action rate) pulls each basis row back through the gather
     this way; ``np.add.at`` of the full (B, n, ...) expansion is what it replaces."""
-    from ..ops.indexing import ArrayRef, scatter_add_p
+    from ..ops.indexing import scatter_add_p
     from ..ops.pointwise import add_p
     producer = {e.out.id: e for e in graph.eqns}
     eqns = []
@@ -493,7 +493,7 @@ def scatters_as_contractions(graph):
         if (e.prim is scatter_add_p and len(e.inputs) == 2 and e.out.dtype.kind == "f"
                 and e.inputs[1].id in graph.consts and 0 not in e.out.shape
                 and 0 not in e.inputs[0].shape):
-            plans = _scatter_plans(e, producer, graph, ArrayRef)
+            plans = _scatter_plans(e, producer, graph)
         if plans is None:
             eqns.append(e)
             continue
@@ -506,7 +506,8 @@ def scatters_as_contractions(graph):
     return graph
 
 
-def _scatter_plans(e, producer, graph, ArrayRef):
+def _scatter_plans(e, producer, graph):
+    from ..ops.indexing import ArrayRef
     spec, shape = e.params["spec"], e.out.shape
     upd, idx_var = e.inputs
     if (len(spec) > len(shape) or sum(isinstance(s, ArrayRef) for s in spec) != 1
