@@ -78,6 +78,12 @@ def _rewrite(expr: str) -> str:
     return ast.unparse(_FloatLiterals().visit(tree))
 
 
+def typed_literals(expr: str) -> str:
+    """``expr`` with its float literals cast to the kernel's float type ``_ft`` (a
+    float64 literal would promote a float32 kernel's arithmetic to float64)."""
+    return _rewrite(expr)
+
+
 def layout(out_shape, in_shapes, in_strides=None):
     """Simplify the broadcast layout.
 

@@ -30,13 +30,13 @@ from ..ops.contract import as_matmul
 from ..ops.linalg import einsum_p
 from ..pytree import tree_flatten, tree_unflatten
 from ..tensor import Tensor, TensorBase, Tracer
-from . import buffers, codegen_cpu, fusion, rewrite, rows
+from . import buffers, codegen_cpu, fusion, rewrite, row_kernel, rowplan, rows
 from .graph import Graph, JitTrace, JitTracer, Var, simplify
 
 
 class _Plan:
     __slots__ = ("steps", "inputs", "consts", "outputs", "device", "n_kernels", "graph", "pool",
-                 "rows", "tile", "tiles", "out_views")
+                 "rows", "tile", "tiles", "out_views", "row_kernel")
 
     # NOTE [jit buffer pool] in buffers.py: ``pool`` leases the kernels' output buffers;
     # ``JitFunction.clear_cache()`` releases them.
@@ -370,6 +370,8 @@ _PARALLEL_MIN = 1 << 17  # elements; below this one thread is faster
 _FOLD_MAX = 4096  # constants up to this size are candidates for folding into kernels
 _TILE_BYTES = 64 << 20  # a tile's intermediates, all of them together
 _TILE_ROWS = (256, 4096)  # more rows spill L2 between steps; fewer pay more per-step overhead
+# GPUAD_JIT_ROW_KERNELS=0 runs GPU plans as library kernels (for comparison)
+_ROW_KERNELS = os.environ.get("GPUAD_JIT_ROW_KERNELS", "1") != "0"
 
 
 class _GroupStep:
@@ -398,6 +400,18 @@ def _compile(graph, device):
         # device once, here, not on every call
         be = get_backend(device)
         plan.consts = {k: c if be.is_native(c) else be.asarray(c) for k, c in plan.consts.items()}
+    plan.row_kernel = None
+    if device != "cpu" and _ROW_KERNELS:
+        # NOTE [row programs] in rowplan.py: a row-separable plan is one kernel
+        r = rows.analyze(graph)
+        prog = rowplan.lower(graph, r) if r is not None else None
+        plan.row_kernel = row_kernel.build(prog, graph, device) if prog is not None else None
+        if plan.row_kernel is not None:
+            plan.steps = [("eqn", e.prim, [v.id for v in e.inputs], e.params, e.out.id)
+                          for e in prog.prologue]
+            plan.n_kernels = 1 + sum(int(e.prim.kernel) for e in prog.prologue)
+            plan.rows, plan.tile, plan.tiles = None, None, {}
+            return plan
     unfused = set()  # sums kept out of kernels that would unroll too far
     while True:
         try:
@@ -565,6 +579,13 @@ def _run(plan, arrays):
 
 
 def _run_on(plan, arrays):
+    if plan.row_kernel is not None:
+        env = dict(plan.consts)
+        env.update(zip(plan.inputs, arrays))
+        if plan.steps:
+            _run_steps(plan.steps, env, None, None, True, plan.device)
+        res = plan.row_kernel.run(env)
+        return [res[o] if o in res else env[o] for o in plan.outputs]
     pool = plan.pool
     tile = plan.tile
     if tile is not None and plan.rows.n >= 2 * tile:
@@ -615,7 +636,7 @@ def _tiles(plan, arrays, starts, tile, pool, roots, record):
     row_inputs = [i in ids for i in plan.inputs]
     for lo in starts:
         hi = min(n, lo + tile)
-        env = dict(plan.consts)
+        env = {k: c[lo:hi] if k in ids else c for k, c in plan.consts.items()}
         env.update((i, a[lo:hi] if r else a) for i, a, r in zip(plan.inputs, arrays, row_inputs))
         dest = {o: buf[lo:hi] for o, buf in roots.items()}
         written = _run_steps(plan.tile_steps(hi - lo), env, pool, hi - lo,

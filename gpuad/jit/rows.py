@@ -23,6 +23,8 @@ does not hold, makes the plan run untiled: the analysis is conservative, never w
 """
 from __future__ import annotations
 
+import numpy as np
+
 _POINTWISE_LIKE = {"astype", "conj", "stop_gradient"}
 _REDUCTIONS = {"reduce_sum", "reduce_max", "reduce_min", "reduce_prod"}
 
@@ -47,6 +49,9 @@ def analyze(graph):
     if n < 2:
         return None
     rows = {v.id for v in graph.inputs if v.shape and v.shape[0] == n}
+    # a constant of n equal rows (a row-free value that vmap or a fold broadcast over
+    # the rows, such as a padding column) is a row value too: each row reads its own
+    rows.update(vid for vid, c in graph.consts.items() if _same_rows(c, n))
     row_bytes = 0
     for e in graph.eqns:
         verdict = _rule(e, rows, n)
@@ -61,6 +66,15 @@ def analyze(graph):
         if hasattr(o, "id") and o.id not in rows:
             return None
     return Rows(n, frozenset(rows), row_bytes)
+
+
+def _same_rows(c, n):
+    if getattr(c, "ndim", 0) < 1 or c.shape[0] != n:
+        return False
+    from .graph import host_value
+    h = host_value(c)
+    return bool(np.array_equal(h, np.broadcast_to(h[:1], h.shape),
+                               equal_nan=h.dtype.kind in "fc"))
 
 
 def _nbytes(v):
@@ -79,9 +93,11 @@ def _rule(e, rows, n):
     None: the equation mixes rows, or is not known to keep them apart."""
     ins = e.inputs
     r = [v.id in rows for v in ins]
-    if not any(r):
-        return False
     out = e.out
+    if not any(r):
+        # a row-free value broadcast over the rows is a row value (of equal rows)
+        return e.prim.name == "broadcast_to" and _leads(out, n) and \
+            (len(ins[0].shape) < len(out.shape) or ins[0].shape[0] == 1)
     if not _leads(out, n):
         return None
     name = e.prim.name

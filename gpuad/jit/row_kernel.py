@@ -1,0 +1,68 @@
+"""The row kernel of a plan on a GPU device: compiled once per plan, launched with
+everything about the call but the arrays worked out in advance (NOTE [row programs]
+in ``rowplan.py``).
+
+Per call it makes the row inputs contiguous (a no-op for the usual contiguous
+arguments), allocates the results, and launches one kernel on the device's current
+stream: a thread per row, in a grid-stride loop.
+"""
+from __future__ import annotations
+
+from .. import launches
+from ..backends import get_backend
+from . import codegen_rows
+
+
+class RowKernel:
+    """``run(env)``: the results of the row program, {var id: array}, from ``env``
+    (var id -> array: the plan's inputs, constants and prologue results)."""
+
+    def __init__(self, prog, device):
+        from gpuad.kernels import cache, target as tg
+        be = get_backend(device)
+        self.backend = be
+        self.target = be.target
+        src, buffers = codegen_rows.source(prog, "cuda")
+        self.source = src
+        self.local_bytes = sum(size * dt.itemsize for _, size, dt in buffers)
+        self.kernel = tg.jit(cache.load_source("rows", src).rowplan, self.target)
+        self.n = prog.n
+        self.ins = [s.var.id for s in prog.inputs]
+        self.args = [s.var[1] if isinstance(s.var, tuple) else s.var.id for s in prog.args]
+        self.outs = [((prog.n, s.size), s.dtype) for s in prog.outs]
+        self.results = []  # (graph output var id, out store index, the var's shape)
+        self.flops = prog.flops_per_row() * prog.n
+        self.block = tg.block_size(self.target)
+        self.grid = tg.grid_size(self.target, prog.n, self.block)
+
+    def bind_outputs(self, graph, prog):
+        for o, (store, _) in zip(graph.outputs, prog.outputs):
+            self.results.append((o.id, store.index, o.shape))
+        return self
+
+    def run(self, env):
+        from gpuad.kernels import target as tg
+        xp = self.backend.xp
+        n = self.n
+        xs = [xp.ascontiguousarray(env[i]).reshape(n, -1) for i in self.ins]
+        as_ = [xp.ascontiguousarray(env[i]).reshape(-1) for i in self.args]
+        outs = [xp.empty(shape, dtype=dt) for shape, dt in self.outs]
+        args = [n] + [tg.read_only(a, self.target) for a in xs + as_] + outs
+        tg.launch(self.kernel, self.grid, self.block, args, self.target)
+        tg.stats.launches["rows"] += 1
+        with launches.op_scope("fused:rows"):  # the whole plan, fused
+            launches.record_kernel("rows", cost=launches.launch_cost(xs + as_, outs, self.flops))
+        return {vid: outs[k].reshape(shape) for vid, k, shape in self.results}
+
+
+def build(prog, graph, device):
+    """The plan's ``RowKernel``, or None when a row would need more than
+    ``rowplan.LOCAL_MAX`` bytes of local memory (NOTE [row programs])."""
+    from .rowplan import LOCAL_MAX
+    _, buffers = codegen_rows.source(prog, "cuda")
+    if sum(size * dt.itemsize for _, size, dt in buffers) > LOCAL_MAX:
+        return None
+    return RowKernel(prog, device).bind_outputs(graph, prog)
+
+
+__all__ = ["RowKernel", "build"]
