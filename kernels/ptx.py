@@ -135,6 +135,29 @@ def _fused_extras() -> dict:
     return out
 
 
+def _row_extras() -> dict:
+    """The row kernels ``gpuad.jit`` runs on a GPU for the bench's ten rows (the four
+    workloads of ``bench/workloads``, jit(vmap(method)), float64): one kernel per row,
+    NOTE [row programs] in gpuad/jit/rowplan.py. Needs the repository's ``bench``
+    package on the path (a checkout); none otherwise."""
+    try:
+        import gpuad as ad
+        from bench.workloads import WORKLOADS
+        from gpuad.jit import row_programs
+    except Exception:
+        return {}
+    out = {}
+    for name in ("pointwise", "kinetics", "neohookean", "mlp_pinn"):
+        w = WORKLOADS[name]
+        for method in w.METHODS:
+            T = {"jacfwd": ad.jacfwd, "jacrev": ad.jacrev, "hessian": ad.hessian}[method]
+            spec = row_programs(ad.vmap(T(w.gpuad_fn(ad, "cpu"))),
+                                ad.tensor(w.make_input(4, 0), device="cpu"))
+            if spec is not None:
+                out[f"rows_{name}_{method}"] = spec
+    return out
+
+
 def instances(include_registry: bool = True) -> list[tuple]:
     """Every kernel instance as ``(label, kind, spec)`` (spec is picklable)."""
     table = {name: (expr, kinds, True) for name, (expr, kinds) in POINTWISE.items()}
@@ -168,6 +191,9 @@ def instances(include_registry: bool = True) -> list[tuple]:
             for dt in DTYPES:
                 out.append((f"ew_{name}_{dt}", "program",
                             (stmts, outs, kinds, out_kinds, ndim, dt)))
+    if include_registry:
+        for name, spec in _row_extras().items():
+            out.append((name, "rows", spec))
     for i, (name, _, _) in enumerate(_EXTRA):
         out.append((name, "extra", i))
     return out
@@ -226,6 +252,14 @@ def _build(kind, spec):
         nargs = {"det": 2, "inv": 2, "solve": 3, "eigh": 2}[name]
         ints = {"det": 1, "inv": 1, "solve": 2, "eigh": 2}[name]
         return fn, (a,) * nargs + (types.int64,) * ints
+    if kind == "rows":  # a whole-plan row kernel of gpuad.jit
+        from . import cache
+        src, ins, args, outs = spec
+        fn = cache.load_source("rows", src).rowplan
+        arr = lambda d, nd, ro: types.Array(from_dtype(np.dtype(d)), nd, "C", readonly=ro)  # noqa: E731
+        sig = [types.int64, types.int64] + [arr(d, 2, True) for d in ins] + [arr(d, 1, True) for d in args]
+        sig += [arr(d, 2, False) for d in outs]
+        return fn, tuple(sig)
     name, fn, sig = _EXTRA[spec]
     return fn, tuple(sig)
 

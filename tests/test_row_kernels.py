@@ -42,7 +42,7 @@ def _run_cpu(g, prog, args):
     as_ = [np.ascontiguousarray(env[s.var[1] if isinstance(s.var, tuple) else s.var.id]).reshape(-1)
            for s in prog.args]
     outs = [np.empty((prog.n, s.size), dtype=s.dtype) for s in prog.outs]
-    fn(0, prog.n, *xs, *as_, *outs)
+    fn(0, prog.n, 1, *xs, *as_, *outs)
     return [outs[store.index].reshape(o.shape) for o, (store, _) in zip(g.outputs, prog.outputs)]
 
 

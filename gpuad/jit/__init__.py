@@ -106,9 +106,23 @@ class JitFunction:
         self._cache = {}
         self._pending = {}  # key -> Future of a background compile (NOTE [background compile])
         self._fixed = {}  # tree structure -> leaf positions whose scalars are static
+        self._fast = {}  # NOTE [jit fast path]: argument shapes, dtypes, devices -> entry
         self._lock = threading.Lock()
 
     def __call__(self, *args, **kwargs):
+        if not kwargs and not core._state.stack:
+            # NOTE [jit fast path]: positional tensors only, seen before with these
+            # shapes, dtypes and devices: the plan without flattening the arguments
+            try:
+                fkey = tuple([(a._data.shape, a._data.dtype, a._device) if type(a) is Tensor
+                              and not a._requires_grad else None for a in args])
+                entry = self._fast.get(fkey)
+            except TypeError:
+                entry = None
+            if entry is not None:
+                plan, out_td, out_statics, feeds = entry
+                outs = _run(plan, [a._data for a in args])
+                return tree_unflatten(out_td, _merge(outs, out_statics, plan.device))
         if core._state.stack or self._inline(args, kwargs):
             # under a transform, or on the eager tape: the enclosing transform must see
             # every primitive
@@ -123,6 +137,11 @@ class JitFunction:
                 return self.func(*args, **kwargs)
             entry = self._settle(key, pending)
         plan, out_td, out_statics, feeds = entry
+        if not kwargs and not statics and len(feeds) == len(args) and \
+                all(type(a) is Tensor and not a._requires_grad for a in args) and \
+                all(dt is None and i == k for k, (i, dt) in enumerate(feeds)):
+            with self._lock:
+                self._fast[tuple((a._data.shape, a._data.dtype, a._device) for a in args)] = entry
         outs = _run(plan, [leaves[i]._data if dt is None else _scalar_array(leaves[i], dt, plan.device)
                            for i, dt in feeds])
         return tree_unflatten(out_td, _merge(outs, out_statics, plan.device))
@@ -274,6 +293,7 @@ class JitFunction:
         (NOTE [jit buffer pool]); the next call traces again."""
         with self._lock:
             self._cache.clear()
+            self._fast.clear()
             self._pending.clear()  # a compile still running is not waited for: dropped
 
     def cache_info(self):
@@ -786,6 +806,22 @@ def fused_programs(func, *args):
         out_kinds = "".join("b" if v.dtype == np.bool_ else "f" for v in s.outputs)
         out.append((f"{s.id}", stmts, outs, kinds, out_kinds, max(len(s.shape), 1)))
     return out
+
+
+def row_programs(func, *args):
+    """The row kernel ``jit(func)(*args)`` runs on a GPU (NOTE [row programs] in
+    ``rowplan.py``), as PTX-command input: ``(source, input dtypes, argument dtypes,
+    output dtypes)`` (the kernel ``rowplan(n, u, X.., A.., O..)``: 2-d row inputs, 1-d
+    row-free arguments, 2-d results), or None when the plan has no row program."""
+    from . import codegen_rows
+    graph = JitFunction(func).lower(*args)
+    r = rows.analyze(graph)
+    prog = rowplan.lower(graph, r) if r is not None else None
+    if prog is None:
+        return None
+    src, _ = codegen_rows.source(prog, "cuda")
+    return (src, tuple(s.dtype.str for s in prog.inputs), tuple(s.dtype.str for s in prog.args),
+            tuple(s.dtype.str for s in prog.outs))
 
 
 def jit(func=None, static_argnums=(), compile="now"):

@@ -26,6 +26,14 @@ from gpuad.kernels.elementwise import typed_literals
 from .fusion import substitute
 from .rowplan import literal
 
+# NOTE [rolled loops]: NVVM unrolls every loop whose trip count it knows, and a nest of
+# thousands of multiply-adds (kinetics' 20 x 20 x 60 contraction) unrolled needs more
+# than 255 registers and spills. The loops of a nest with more statements to run
+# (trips times statements per trip) than this are
+# bounded by ``n * u`` instead, where ``u`` is a kernel argument that is always 1: the
+# compiler keeps them rolled, and the nest's arrays stay in local memory.
+UNROLL_MAX = 256
+
 _NB = {"float64": "float64", "float32": "float32", "int64": "int64", "int32": "int32",
        "bool": "boolean"}
 
@@ -89,7 +97,8 @@ class _Writer:
         if store.kind == "const":
             aff = _affine(m)
             if aff is not None and not any(s for s, n in zip(aff[1], loop) if n != 1):
-                return literal(store.values[aff[0]].item(), store.dtype)  # one value: folded
+                text = literal(store.values[aff[0]].item(), store.dtype)  # one value: folded
+                return f"_ft({text})" if store.dtype.kind == "f" else text
             return f"{self.const_name[id(store)]}[{self.offset(m, loop)}]"
         off = self.offset(m, loop)
         if store.kind == "in":
@@ -135,10 +144,13 @@ class _Writer:
         return buffers
 
     # -- nests -------------------------------------------------------------------------
-    def loops(self, loop, start, stop, lines, depth):
+    def loops(self, loop, start, stop, lines, depth, statements=1):
+        rolled = int(np.prod(loop, dtype=np.int64)) * statements > UNROLL_MAX
         for k in range(start, stop):
             if loop[k] != 1:
-                lines.append(f"{'    ' * depth}for i{k} in range({loop[k]}):")
+                # NOTE [rolled loops]: a trip count the compiler cannot see stays a loop
+                bound = f"{loop[k]} * u" if rolled else str(loop[k])
+                lines.append(f"{'    ' * depth}for i{k} in range({bound}):")
                 depth += 1
         return depth
 
@@ -172,7 +184,7 @@ class _Writer:
             return self.nest(block[0], ind)
         loop = block[0].outer
         lines = []
-        depth = self.loops(loop, 0, len(loop), lines, ind)
+        depth = self.loops(loop, 0, len(loop), lines, ind, len(block))
         pad = "    " * depth
         names = {}
         for nest in block:
@@ -264,10 +276,10 @@ def float_type(prog):
 
 
 def source(prog, target):
-    """Module text defining ``rowplan``: on ``"cuda"`` a kernel ``rowplan(n, X.., A..,
-    O..)`` (n rows; X: row inputs as (n, row size); A: flat row-free arrays; O: results
-    as (n, row size)); on ``"cpu"`` a function ``rowplan(lo, hi, X.., A.., O..)`` over
-    rows lo..hi."""
+    """Module text defining ``rowplan``: on ``"cuda"`` a kernel ``rowplan(n, u, X..,
+    A.., O..)`` (n rows; u: 1, NOTE [rolled loops]; X: row inputs as (n, row size); A:
+    flat row-free arrays; O: results as (n, row size)); on ``"cpu"`` a function
+    ``rowplan(lo, hi, u, X.., A.., O..)`` over rows lo..hi."""
     w = _Writer(prog, target)
     seen = {}
     for c in prog.consts:  # equal constants (a basis's rows, repeated) written once
@@ -293,13 +305,13 @@ def source(prog, target):
         head.append("from numba import cuda")
     head += ["", f"_ft = numba.{float_type(prog)}", ""] + w.globals + ["", ""]
     if target == "cuda":
-        fn = [f"def rowplan(n, {', '.join(params)}):"]
+        fn = [f"def rowplan(n, u, {', '.join(params)}):"]
         fn += [f"    {b} = cuda.local.array({size}, numba.{_NB[dt.name]})" for b, size, dt in buffers]
         fn += ["    r = cuda.grid(1)", "    step = cuda.gridsize(1)", "    while r < n:"]
         fn += body or ["        pass"]
         fn += ["        r += step"]
     else:
-        fn = [f"def rowplan(lo, hi, {', '.join(params)}):"]
+        fn = [f"def rowplan(lo, hi, u, {', '.join(params)}):"]
         fn += [f"    {b} = np.empty({size}, dtype=np.{dt.name})" for b, size, dt in buffers]
         fn += ["    for r in range(lo, hi):"]
         fn += body or ["        pass"]

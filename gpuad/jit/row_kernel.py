@@ -32,6 +32,8 @@ class RowKernel:
         self.outs = [((prog.n, s.size), s.dtype) for s in prog.outs]
         self.results = []  # (graph output var id, out store index, the var's shape)
         self.flops = prog.flops_per_row() * prog.n
+        self._tg = tg
+        self.sim = self.target == "cudasim"
         self.block = tg.block_size(self.target)
         self.grid = tg.grid_size(self.target, prog.n, self.block)
 
@@ -41,18 +43,26 @@ class RowKernel:
         return self
 
     def run(self, env):
-        from gpuad.kernels import target as tg
+        tg = self._tg
         xp = self.backend.xp
         n = self.n
-        xs = [xp.ascontiguousarray(env[i]).reshape(n, -1) for i in self.ins]
-        as_ = [xp.ascontiguousarray(env[i]).reshape(-1) for i in self.args]
+        # the usual arguments are contiguous: a view, without the array module's call
+        xs = [_flat(env[i], xp, (n, -1)) for i in self.ins]
+        as_ = [_flat(env[i], xp, (-1,)) for i in self.args]
         outs = [xp.empty(shape, dtype=dt) for shape, dt in self.outs]
-        args = [n] + [tg.read_only(a, self.target) for a in xs + as_] + outs
-        tg.launch(self.kernel, self.grid, self.block, args, self.target)
+        read = [tg.read_only(a, self.target) for a in xs + as_] if self.sim else xs + as_
+        tg.launch(self.kernel, self.grid, self.block, [n, 1] + read + outs, self.target)
         tg.stats.launches["rows"] += 1
-        with launches.op_scope("fused:rows"):  # the whole plan, fused
-            launches.record_kernel("rows", cost=launches.launch_cost(xs + as_, outs, self.flops))
+        if launches._active:
+            with launches.op_scope("fused:rows"):  # the whole plan, fused
+                launches.record_kernel("rows", cost=launches.launch_cost(xs + as_, outs, self.flops))
         return {vid: outs[k].reshape(shape) for vid, k, shape in self.results}
+
+
+def _flat(a, xp, shape):
+    if not a.flags.c_contiguous:
+        a = xp.ascontiguousarray(a)
+    return a.reshape(shape)
 
 
 def build(prog, graph, device):
