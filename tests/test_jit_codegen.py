@@ -14,6 +14,14 @@ energy = neohookean.gpuad_fn(ad)  # W(F) through 3x3 component reads
 
 
 @pytest.fixture
+def fused_groups(monkeypatch):
+    """Small calls run as one cpu row program (NOTE [cpu row programs] in gpuad.jit);
+    the tests that inspect the fused groups' code generator stand in for large calls."""
+    import sys
+    monkeypatch.setattr(sys.modules["gpuad.jit"], "_CPU_ROW_PROGRAM_FLOPS", 0)
+
+
+@pytest.fixture
 def F(rng):
     return ad.tensor(np.eye(3) + 0.1 * rng.normal(size=(6, 3, 3)))
 
@@ -57,7 +65,7 @@ def test_collapse_merges_axes_that_broadcast_alike(shape, ins, loop, loop_ins):
     assert codegen_cpu.collapse(shape, ins) == (loop, loop_ins)
 
 
-def test_identity_basis_is_folded_into_the_kernel(rng):
+def test_identity_basis_is_folded_into_the_kernel(rng, fused_groups):
     # jacfwd of a pointwise f: the basis is eye(n); folded, no kernel multiplies by it
     jg = ad.jit(ad.vmap(ad.jacfwd(lambda x: ad.sin(x) * x)))
     x = ad.tensor(rng.normal(size=(10, 4)))
@@ -225,7 +233,7 @@ def _chain(x):
 
 
 @pytest.mark.parametrize("n", [4, 16, 40])
-def test_trailing_sums_fuse_into_their_kernel(n, rng):
+def test_trailing_sums_fuse_into_their_kernel(n, rng, fused_groups):
     # jacrev of x * sum(x) sums basis rows times x: the identity basis is summed away
     # (sums_through_identity), at every size; only the primal's sum(x) is a reduction
     g = ad.vmap(ad.jacrev(_chain))
@@ -303,7 +311,8 @@ def _row_sums(x):
 _M8 = ad.tensor(np.random.default_rng(1).normal(size=(8, 8)))
 
 
-def test_a_fused_sum_over_the_line_budget_is_left_out_of_its_kernel(rng, monkeypatch):
+def test_a_fused_sum_over_the_line_budget_is_left_out_of_its_kernel(rng, monkeypatch,
+                                                                 fused_groups):
     # the unrolled kernel of a fused sum would exceed the line budget: the plan is
     # lowered again with that sum as a separate reduction, and the numbers agree
     g = ad.vmap(ad.jacrev(_row_sums))
@@ -338,7 +347,7 @@ def test_a_sum_of_products_is_contracted_term_by_term(rng):
                                rtol=1e-12, atol=1e-14)
 
 
-def test_component_reads_are_read_in_place(F):
+def test_component_reads_are_read_in_place(F, fused_groups):
     # NOTE [strided views]: F[:, i, j] views go to the kernel as they are, not copied
     g = ad.vmap(ad.jacrev(energy))
     jg = ad.jit(g)
@@ -394,7 +403,7 @@ def _mass_action(rng, species=6, reactions=9, device="cpu"):
 
 
 @pytest.mark.parametrize("transform", [ad.jacfwd, ad.jacrev, ad.hessian])
-def test_gathered_products_become_one_contraction(transform, rng):
+def test_gathered_products_become_one_contraction(transform, rng, fused_groups):
     # the basis expansion through prod's rule (jacfwd) or the gather's scatter (jacrev)
     # is contracted with the constants at compile time: no (B, n, reactions, 2) tensor
     rhs = _mass_action(rng)
@@ -421,7 +430,7 @@ def test_a_scatter_without_an_expansion_is_not_a_contraction(rng):
 
 
 @pytest.mark.cudasim
-@pytest.mark.parametrize("transform", [ad.jacfwd, ad.jacrev])
+@pytest.mark.parametrize("transform", [pytest.param(ad.jacfwd, marks=pytest.mark.slow), ad.jacrev])  # quick: one
 def test_gathered_products_contract_on_cudasim(transform):
     # the one-hot and pre-contracted constants are made on the host at compile time and
     # used on the device

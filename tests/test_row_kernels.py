@@ -8,7 +8,6 @@ the strict simulator for exact launch counts and results. Tiny shapes on cudasim
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 import pytest
 
@@ -32,7 +31,7 @@ def _program(f, *args):
 def _run_cpu(g, prog, args):
     """The program's ``cpu`` rendering, compiled with Numba, on ``args`` (host arrays)."""
     src, _ = codegen_rows.source(prog, "cpu")
-    fn = numba.njit(cache.load_source("rowstest", src).rowplan)
+    fn = cache.load_source("rowstest", src).rowplan  # compiled by Numba (njit)
     env = {k: np.asarray(v) for k, v in g.consts.items()}
     env.update((v.id, a) for v, a in zip(g.inputs, args))
     be = get_backend("cpu")
@@ -188,3 +187,54 @@ def test_bench_rows_are_one_kernel_at_every_batch(name, method):
         c, r = _steady(lambda: f(x))
         assert c.launches == 1 and c.transfers == 0, c.by_op
         np.testing.assert_allclose(r.numpy(), cpu(ad.tensor(X)).numpy(), rtol=1e-12, atol=1e-12)
+
+
+# -- on the cpu: a small call is one compiled loop (NOTE [cpu row programs]) ----------
+def _plan(jf):
+    return jf._cache[next(iter(jf._cache))][0]
+
+
+def test_unbatched_jacobian_is_one_row_program_on_cpu():
+    W = RNG.normal(size=(3, 4))
+
+    def f(x):  # reshapes, a transpose, a reduction over every axis, a constant matmul
+        y = ad.reshape(ad.tanh(ad.tensor(W) @ x), (3, 1)) * ad.transpose(ad.reshape(x[:3], (3, 1)), (1, 0))
+        return ad.sum(y, axis=0) + ad.max(x) + ad.prod(x[1:3])
+
+    x = ad.tensor(RNG.normal(size=4))
+    for T in (ad.jacfwd, ad.jacrev, ad.hessian):
+        jf = ad.jit(T(f))
+        jf(x)
+        got = jf(x)
+        assert type(_plan(jf).row_kernel).__name__ == "CpuRowKernel"
+        np.testing.assert_allclose(got.numpy(), T(f)(x).numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_batch_of_one_and_constant_results():
+    from bench.workloads import WORKLOADS
+    w = WORKLOADS["neohookean"]
+    X = w.make_input(1, 0)
+    for method in w.METHODS:
+        T = {"jacfwd": ad.jacfwd, "jacrev": ad.jacrev, "hessian": ad.hessian}[method]
+        jf = ad.jit(ad.vmap(T(w.gpuad_fn(ad, "cpu"))))
+        jf(ad.tensor(X))
+        np.testing.assert_allclose(jf(ad.tensor(X)).numpy(), w.numpy_reference(method, X),
+                                   rtol=1e-10, atol=1e-12)
+        assert _plan(jf).row_kernel is not None
+    c = ad.tensor(np.arange(3.0))
+    jg = ad.jit(lambda x: (ad.sin(x) * 2.0, c))
+    x = ad.tensor(RNG.normal(size=3))
+    jg(x)
+    a, b = jg(x)
+    np.testing.assert_allclose(a.numpy(), 2.0 * np.sin(x.numpy()), rtol=1e-14)
+    np.testing.assert_array_equal(b.numpy(), np.arange(3.0))
+
+
+def test_large_calls_keep_the_steps_on_cpu():
+    # the row program's naive loops lose to matrix products at scale: over the budget,
+    # the plan keeps its fused kernels and library calls
+    from bench.workloads import WORKLOADS
+    w = WORKLOADS["kinetics"]
+    jf = ad.jit(ad.vmap(ad.jacfwd(w.gpuad_fn(ad, "cpu"))))
+    jf(ad.tensor(w.make_input(64, 0)))
+    assert _plan(jf).row_kernel is None

@@ -34,6 +34,9 @@ from .rowplan import literal
 # compiler keeps them rolled, and the nest's arrays stay in local memory.
 UNROLL_MAX = 256
 
+# as codegen_cpu's kernels: NumPy's division semantics, FMA contraction, no GIL
+_CPU_FLAGS = "cache=True, nogil=True, error_model='numpy', fastmath={'contract'}"
+
 _NB = {"float64": "float64", "float32": "float32", "int64": "int64", "int32": "int32",
        "bool": "boolean"}
 
@@ -163,7 +166,7 @@ class _Writer:
         tpad = tmap.reshape(tmap.shape + (1,) * len(nest.inner))
         target = self.access(nest.target[0], np.broadcast_to(tpad, loop), loop)
         args = [self.access(st, m, loop) for st, m in nest.operands]
-        value = substitute(typed_literals(nest.expr), args)
+        value = self.value(nest, args)
         pad = "    "
         if nest.combine and not nest.update:
             acc_depth = depth
@@ -191,13 +194,31 @@ class _Writer:
             args = []
             for st, m in nest.operands:
                 args.append(names.get(id(st)) or self.access(st, np.broadcast_to(m, loop), loop))
-            value = substitute(typed_literals(nest.expr), args)
+            value = self.value(nest, args)
             st = nest.target[0]
             name = names[id(st)] = f"s{len(names)}"
             lines.append(f"{pad}{name} = numba.{_NB[nest.dtype.name]}({value})")
             if id(st) in stored:
                 lines.append(f"{pad}{self.access(st, nest.target[1].reshape(loop), loop)} = {name}")
         return lines
+
+    def value(self, nest, args):
+        """The nest's expression of ``args``. NOTE [jit folds constant zeros] in
+        ``fold.py``: a product with a constant zero (a quotient with a zero numerator) is
+        zero, as in the cpu's unrolled kernels, even where the other factor is inf."""
+        value = substitute(typed_literals(nest.expr), args)
+        if nest.prim not in ("mul", "div") or nest.dtype.kind != "f":
+            return value
+        zero = "_ft(0.0)"
+        consts = [i for i, (st, _) in enumerate(nest.operands[:2])
+                  if st.kind == "const" and (nest.prim == "mul" or i == 0)]
+        for i in consts:
+            if args[i] in ("_ft(0.0)", "_ft(-0.0)"):
+                return zero
+        for i in consts:
+            if not args[i].startswith("_ft("):  # read from a table of constants
+                value = f"({zero} if {args[i]} == 0 else {value})"
+        return value
 
     @staticmethod
     def combine(op, acc, value, depth):
@@ -311,7 +332,8 @@ def source(prog, target):
         fn += body or ["        pass"]
         fn += ["        r += step"]
     else:
-        fn = [f"def rowplan(lo, hi, u, {', '.join(params)}):"]
+        head += ["from gpuad.kernels.cache import njit", "", ""]
+        fn = [f"@njit({_CPU_FLAGS})", f"def rowplan(lo, hi, u, {', '.join(params)}):"]
         fn += [f"    {b} = np.empty({size}, dtype=np.{dt.name})" for b, size, dt in buffers]
         fn += ["    for r in range(lo, hi):"]
         fn += body or ["        pass"]

@@ -8,6 +8,8 @@ stream: a thread per row, in a grid-stride loop.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .. import launches
 from ..backends import get_backend
 from . import codegen_rows
@@ -38,7 +40,7 @@ class RowKernel:
         self.grid = tg.grid_size(self.target, prog.n, self.block)
 
     def bind_outputs(self, graph, prog):
-        for o, (store, _) in zip(graph.outputs, prog.outputs):
+        for o, (store, _) in zip([o for o in graph.outputs if hasattr(o, "id")], prog.outputs):
             self.results.append((o.id, store.index, o.shape))
         return self
 
@@ -59,6 +61,34 @@ class RowKernel:
         return {vid: outs[k].reshape(shape) for vid, k, shape in self.results}
 
 
+class CpuRowKernel(RowKernel):
+    """The row program on the cpu: one compiled loop over the rows (NOTE [row programs]
+    on the cpu, in gpuad/jit/__init__.py)."""
+
+    def __init__(self, prog, device):
+        src, buffers = codegen_rows.source(prog, "cpu")
+        self.source = src
+        self.local_bytes = sum(size * dt.itemsize for _, size, dt in buffers)
+        from gpuad.kernels import cache
+        self.kernel = cache.load_source("rowscpu", src).rowplan
+        self.n = prog.n
+        self.ins = [s.var.id for s in prog.inputs]
+        self.args = [s.var[1] if isinstance(s.var, tuple) else s.var.id for s in prog.args]
+        self.outs = [((prog.n, s.size), s.dtype) for s in prog.outs]
+        self.results = []
+        self.flops = prog.flops_per_row() * prog.n
+
+    def run(self, env):
+        n = self.n
+        xs = [_flat(env[i], np, (n, -1)) for i in self.ins]
+        as_ = [_flat(env[i], np, (-1,)) for i in self.args]
+        outs = [np.empty(shape, dtype=dt) for shape, dt in self.outs]
+        self.kernel(0, n, 1, *xs, *as_, *outs)
+        if launches._active:
+            launches.record("fused:rows")
+        return {vid: outs[k].reshape(shape) for vid, k, shape in self.results}
+
+
 def _flat(a, xp, shape):
     if not a.flags.c_contiguous:
         a = xp.ascontiguousarray(a)
@@ -69,6 +99,8 @@ def build(prog, graph, device):
     """The plan's ``RowKernel``, or None when a row would need more than
     ``rowplan.LOCAL_MAX`` bytes of local memory (NOTE [row programs])."""
     from .rowplan import LOCAL_MAX
+    if device == "cpu":
+        return CpuRowKernel(prog, device).bind_outputs(graph, prog)
     _, buffers = codegen_rows.source(prog, "cuda")
     if sum(size * dt.itemsize for _, size, dt in buffers) > LOCAL_MAX:
         return None

@@ -75,7 +75,7 @@ class Nest:
     combined with its own value (a scatter-add)."""
 
     __slots__ = ("outer", "inner", "target", "expr", "operands", "combine", "init",
-                 "update", "dtype", "group")
+                 "update", "dtype", "group", "prim")
 
     def __init__(self, outer, target, expr, operands, dtype, inner=(), combine=None,
                  init=None, update=False):
@@ -89,6 +89,7 @@ class Nest:
         self.update = update
         self.dtype = np.dtype(dtype)
         self.group = None  # the fused group (fusion.partition) of its equation, if any
+        self.prim = None   # the elementwise primitive's name (for constant folding)
 
 
 class RowProgram:
@@ -126,8 +127,10 @@ class _NoRowForm(Exception):
     """An equation the row program cannot express; the plan keeps its library kernels."""
 
 
-def lower(graph, r):
-    """The ``RowProgram`` of ``graph`` over its ``r.n`` rows (``rows.analyze``), or None."""
+def lower(graph, r=None):
+    """The ``RowProgram`` of ``graph`` over its ``r.n`` rows (``rows.analyze``), or None.
+    Without ``r``, the whole graph as the program of one row (a call of an unbatched
+    function, or of a batch of one): every value's per-row shape is its shape."""
     try:
         return _Lowering(graph, r).run()
     except _NoRowForm:
@@ -142,7 +145,10 @@ class _Lowering:
     def __init__(self, graph, r):
         self.g = graph
         self.r = r
-        self.n = r.n
+        self.lead = 0 if r is None else 1  # the row axis each row value leads with
+        self.n = 1 if r is None else r.n
+        self.ids = r.ids if r is not None else frozenset(
+            [v.id for v in graph.inputs] + [e.out.id for e in graph.eqns])
         self.refs = {}     # var id -> (store, map over the per-row shape)
         self.stores = []
         self.nests = []
@@ -157,10 +163,10 @@ class _Lowering:
         return s
 
     def run(self):
-        g, ids = self.g, self.r.ids
+        g, ids = self.g, self.ids
         for v in g.inputs:
             if v.id in ids:
-                shape = v.shape[1:]
+                shape = v.shape[self.lead:]
                 self.refs[v.id] = (self.store("in", np.prod(shape, dtype=np.int64), v.dtype, var=v),
                                    _identity(shape))
             else:
@@ -187,9 +193,11 @@ class _Lowering:
         outputs = []
         promoted = set()
         for o in g.outputs:
+            if not hasattr(o, "id"):
+                continue  # a constant result: the plan holds it
             vid = o.id
             store, m = self.ref(vid)
-            shape = self.var(vid).shape[1:]
+            shape = self.var(vid).shape[self.lead:]
             if store.kind == "local" and id(store) not in promoted and _permutation(m, store.size):
                 # the equations making it write the result's rows, in the result's order
                 # (a transposed result is written transposed, not copied)
@@ -233,7 +241,7 @@ class _Lowering:
         if ref is None:
             c = self.g.consts[vid]
             h = np.asarray(host_value(c))  # (ascontiguousarray would make a 0-d array 1-d)
-            if vid in self.r.ids:
+            if vid in self.ids:
                 h = h[0]  # a constant of equal rows (rows.analyze): every row reads row 0
             kind = "const" if h.size <= EMBED_MAX else "arg"
             s = self.store(kind, h.size, h.dtype, h.reshape(-1).copy() if kind == "const" else None)
@@ -246,7 +254,7 @@ class _Lowering:
         """``v``'s (store, map) broadcast to the per-row ``shape`` of an elementwise
         equation; ``same_rank_rows``: the output's rank, rows included."""
         store, m = self.ref(v.id)
-        if v.id not in self.r.ids and len(v.shape) == same_rank_rows:
+        if self.lead and v.id not in self.ids and len(v.shape) == same_rank_rows:
             m = m.reshape(m.shape[1:])  # its axis 0 has size 1 and broadcasts over the rows
         try:
             return store, np.broadcast_to(m, shape)
@@ -254,7 +262,7 @@ class _Lowering:
             raise _NoRowForm(f"broadcast of {v} ({m.shape}) to {shape}") from None
 
     def local(self, v):
-        shape = v.shape[1:]
+        shape = v.shape[self.lead:]
         s = self.store("local", np.prod(shape, dtype=np.int64), v.dtype)
         ref = (s, _identity(shape))
         self.refs[v.id] = ref
@@ -262,9 +270,9 @@ class _Lowering:
 
     def equation(self, e):
         prim, out = e.prim, e.out
-        shape = out.shape[1:]
-        if any(n == 0 for n in shape):
-            raise _NoRowForm("empty")
+        shape = out.shape[self.lead:]
+        if any(0 in v.shape for v in (*e.inputs, out)):
+            raise _NoRowForm("empty")  # eager mode's library calls handle empty values
         if prim in _MOVES:
             return self.move(e)
         expr = expr_of(e)
@@ -274,7 +282,9 @@ class _Lowering:
         if expr is not None:
             ops = [self.operand(v, shape, len(out.shape)) for v in e.inputs]
             target = self.local(out)
-            self.nests.append(Nest(shape, target, expr, ops, out.dtype))
+            nest = Nest(shape, target, expr, ops, out.dtype)
+            nest.prim = prim.name
+            self.nests.append(nest)
             return
         if prim in _REDUCE:
             return self.reduction(e)
@@ -297,7 +307,7 @@ class _Lowering:
 
     def _row_params(self, e):
         p = e.params
-        if "shape" in p:
+        if "shape" in p and self.lead:
             p = dict(p, shape=_rows.scale(p["shape"], self.n, 1))
         return p
 
@@ -305,7 +315,13 @@ class _Lowering:
         x = e.inputs[0]
         store, m = self.ref(x.id)
         idx = self._consts_of(e) if e.prim in (gather_p,) else []
-        if x.id not in self.r.ids:  # a row-free value broadcast over the rows
+        if not self.lead:
+            m2 = np.asarray(e.prim.impl(self.cpu, m, *idx, **e.params))
+            if m2.shape != e.out.shape:
+                raise _NoRowForm("moved shape")
+            self.refs[e.out.id] = (store, m2)
+            return
+        if x.id not in self.ids:  # a row-free value broadcast over the rows
             m = m.reshape(m.shape[1:]) if len(x.shape) == len(e.out.shape) else m
         m2 = e.prim.impl(self.cpu, m[None], *idx, **self._row_params(e))
         m2 = np.asarray(m2)
@@ -320,10 +336,11 @@ class _Lowering:
         nd = len(x.shape)
         axes = e.params["axes"]
         red = sorted({a % nd for a in (range(nd) if axes is None else axes)})
-        if 0 in red:
-            raise _NoRowForm("reduces the rows")
-        red = [a - 1 for a in red]
-        kept = [a for a in range(nd - 1) if a not in red]
+        if self.lead:
+            if 0 in red:
+                raise _NoRowForm("reduces the rows")
+            red = [a - 1 for a in red]
+        kept = [a for a in range(nd - self.lead) if a not in red]
         outer = tuple(m.shape[a] for a in kept)
         inner = tuple(m.shape[a] for a in red)
         target = self.local(e.out)
@@ -338,13 +355,13 @@ class _Lowering:
             raise _NoRowForm("einsum form")
         lhs, out_s = sub.split("->")
         terms = lhs.split(",")
-        ids = self.r.ids
+        ids = self.ids
         row = out_s[0]
         sizes = {}
         maps = []
         for t, v in zip(terms, e.inputs):
             store, m = self.ref(v.id)
-            if v.id in ids:
+            if self.lead and v.id in ids:
                 t = t[1:]  # the row letter: the row program's own row
             if len(t) != m.ndim:
                 raise _NoRowForm("einsum operand rank")
@@ -354,9 +371,9 @@ class _Lowering:
             for c, n in zip(uniq, m.shape):
                 sizes[c] = n
             maps.append((store, uniq, m))
-        outer_l = out_s[1:]
+        outer_l = out_s[self.lead:]
         inner_l = "".join(c for c in dict.fromkeys(lhs.replace(",", "")) if c not in out_s)
-        if row in inner_l:
+        if self.lead and row in inner_l:
             raise _NoRowForm("einsum over rows")
         letters = outer_l + inner_l
         full = tuple(sizes[c] for c in letters)
@@ -374,18 +391,18 @@ class _Lowering:
 
     def concat(self, e):
         axis = e.params["axis"] % len(e.out.shape)
-        if axis == 0:
+        if axis == 0 and self.lead:
             raise _NoRowForm("concat over rows")
         target = self.local(e.out)
         store_t, tmap = target
         at = 0
         for v in e.inputs:
             store, m = self.ref(v.id)
-            if v.id not in self.r.ids:
-                raise _NoRowForm("concat of a row-free value")
-            k = m.shape[axis - 1]
+            if self.lead and v.id not in self.ids:  # one row: its leading 1 is the row
+                m = m.reshape(m.shape[1:])
+            k = m.shape[axis - self.lead]
             sl = [slice(None)] * tmap.ndim
-            sl[axis - 1] = slice(at, at + k)
+            sl[axis - self.lead] = slice(at, at + k)
             self.nests.append(Nest(m.shape, (store_t, tmap[tuple(sl)]), "a0", [(store, m)],
                                    e.out.dtype))
             at += k
@@ -396,10 +413,11 @@ class _Lowering:
         p = self._row_params(e)
         store, m = self.ref(x.id)
         target = self.local(e.out)
-        tmap = target[1][None]
+        tmap = target[1][None] if self.lead else target[1]
         dst = np.asarray(tmap[_np_index(p["spec"], idx)])
         try:
-            dst = np.broadcast_to(dst, (1,) + m.shape)[0]
+            dst = np.broadcast_to(dst, (1,) + m.shape)[0] if self.lead else \
+                np.broadcast_to(dst, m.shape)
         except ValueError:
             raise _NoRowForm("scatter broadcast") from None
         self.nests.append(Nest(target[1].shape, target, _init(0, e.out.dtype), [], e.out.dtype))

@@ -46,7 +46,7 @@ def analyze(graph):
     # leading size (weights passed as arguments) are row-free. A wrong guess is safe:
     # the rules below then find an equation that mixes rows, and nothing is tiled.
     n = max((v.shape[0] for v in graph.inputs if len(v.shape) >= 1), default=0)
-    if n < 2:
+    if n < 1:
         return None
     rows = {v.id for v in graph.inputs if v.shape and v.shape[0] == n}
     # a constant of n equal rows (a row-free value that vmap or a fold broadcast over
@@ -69,7 +69,8 @@ def analyze(graph):
 
 
 def _same_rows(c, n):
-    if getattr(c, "ndim", 0) < 1 or c.shape[0] != n:
+    # (one row: a constant's leading 1 is as likely a broadcast axis of its own)
+    if n < 2 or getattr(c, "ndim", 0) < 1 or c.shape[0] != n:
         return False
     from .graph import host_value
     h = host_value(c)
@@ -107,7 +108,7 @@ def _rule(e, rows, n):
         # row-free input of the same rank must broadcast over it (size 1 there)
         for v, is_row in zip(ins, r):
             if len(v.shape) == len(out.shape):
-                if is_row != (v.shape[0] == n) or (not is_row and v.shape[0] != 1):
+                if v.shape[0] != (n if is_row else 1):
                     return None
             elif is_row:
                 return None
@@ -124,7 +125,9 @@ def _rule(e, rows, n):
     if name == "flip":
         return all(a % len(ins[0].shape) != 0 for a in p["axes"]) or None
     if name == "concat":
-        return (all(r) and p["axis"] % len(out.shape) != 0) or None
+        # (one row: a row-free input of leading size 1 is that row's value)
+        rowwise = all(is_row or (n == 1 and v.shape[0] == 1) for v, is_row in zip(ins, r))
+        return (rowwise and p["axis"] % len(out.shape) != 0) or None
     if name in ("gather", "scatter_add"):
         return _index_rule(e, r, n)
     if name == "einsum":
