@@ -57,6 +57,10 @@ class Trace:
     """
 
     differentiating = False
+    # True for a trace that records a program to replay later (jit's): a random op under
+    # it would be frozen into the program, so ``gpuad.ops.random`` refuses to draw there.
+    # Ops read this flag instead of importing the trace classes of the transforms.
+    freezes_randomness = False
 
     def __init__(self):
         self.level = None

@@ -74,6 +74,8 @@ class Graph:
 
 
 class JitTrace(Trace):
+    freezes_randomness = True  # a draw would be replayed by every call (gpuad/ops/random.py)
+
     def __init__(self, graph):
         super().__init__()
         self.graph = graph

@@ -52,8 +52,7 @@ def _generator(device):
 def _draw(fn, kind, shape, dtype, device):
     dev = _device(device, fn)
     dt = np.dtype(dtype) if dtype is not None else np.dtype(np.float64)
-    from ..jit.graph import JitTrace
-    if any(isinstance(t, JitTrace) for t in core.state().stack):
+    if any(t.freezes_randomness for t in core.state().stack):
         raise GpuadRuntimeError(
             f"{fn}: random ops inside ad.jit would be frozen into the compiled function; "
             "draw the random tensor outside and pass it as an argument")
