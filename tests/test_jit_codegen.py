@@ -8,6 +8,7 @@ import pytest
 import gpuad as ad
 from bench.workloads import neohookean
 from gpuad.jit import codegen_cpu
+from gpuad.jit.plan import GroupStep
 
 
 energy = neohookean.gpuad_fn(ad)  # W(F) through 3x3 component reads
@@ -18,7 +19,7 @@ def fused_groups(monkeypatch):
     """Small calls run as one cpu row program (NOTE [cpu row programs] in gpuad.jit);
     the tests that inspect the fused groups' code generator stand in for large calls."""
     import sys
-    monkeypatch.setattr(sys.modules["gpuad.jit"], "_CPU_ROW_PROGRAM_FLOPS", 0)
+    monkeypatch.setattr(sys.modules["gpuad.jit.plan"], "_CPU_ROW_PROGRAM_FLOPS", 0)
 
 
 @pytest.fixture
@@ -72,7 +73,7 @@ def test_identity_basis_is_folded_into_the_kernel(rng, fused_groups):
     np.testing.assert_allclose(jg(x).numpy(), ad.vmap(ad.jacfwd(lambda x: ad.sin(x) * x))(x).numpy(),
                                rtol=1e-14)
     plan = next(iter(jg._cache.values()))[0]
-    groups = [s[1] for s in plan.steps if s[0] == "group"]
+    groups = [s for s in plan.steps if isinstance(s, GroupStep)]
     srcs = [open(st.module.__file__).read() for st in groups]
     assert any("q0[i0, 3, 3] = " in s for s in srcs)        # unrolled, one store per entry
     assert any("q0[i0, 0, 1] = 0.0" in s for s in srcs)     # an off-diagonal zero, folded
@@ -94,7 +95,7 @@ def test_structural_zeros_are_zero_under_jit(rng):
 
 
 def test_parallel_driver_matches_serial_body(rng, monkeypatch):
-    jit_mod = __import__("sys").modules["gpuad.jit"]
+    jit_mod = __import__("sys").modules["gpuad.jit.plan"]
     monkeypatch.setattr(jit_mod, "_PARALLEL_MIN", 1)
     g = ad.vmap(ad.jacfwd(lambda x: ad.tanh(x) * ad.exp(x) + x * ad.sum(x)))
     x = ad.tensor(rng.normal(size=(37, 5)))
@@ -353,7 +354,7 @@ def test_component_reads_are_read_in_place(F, fused_groups):
     jg = ad.jit(g)
     jg(F)
     plan = jg._cache[next(iter(jg._cache))][0]
-    groups = [s[1] for s in plan.steps if s[0] == "group"]
+    groups = [s for s in plan.steps if isinstance(s, GroupStep)]
     assert sum(sum(st.strided) for st in groups) >= 9
     assert "'A'" in open(groups[0].module.__file__).read()
     np.testing.assert_allclose(jg(F).numpy(), g(F).numpy(), rtol=1e-12, atol=1e-13)

@@ -11,7 +11,7 @@ import gpuad as ad
 from bench.workloads import neohookean
 from gpuad.jit import rows
 
-jit_mod = sys.modules["gpuad.jit"]
+jit_mod = sys.modules["gpuad.jit.plan"]  # where plans are lowered
 TILE = 16
 N = 3 * TILE + 5  # three full tiles and a short one
 
