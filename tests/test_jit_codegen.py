@@ -16,7 +16,7 @@ energy = neohookean.gpuad_fn(ad)  # W(F) through 3x3 component reads
 
 @pytest.fixture
 def fused_groups(monkeypatch):
-    """Small calls run as one cpu row program (NOTE [cpu row programs] in gpuad.jit);
+    """Small calls run as one cpu row program (NOTE [cpu row programs] in gpuad.jit.plan);
     the tests that inspect the fused groups' code generator stand in for large calls."""
     import sys
     monkeypatch.setattr(sys.modules["gpuad.jit.plan"], "_CPU_ROW_PROGRAM_FLOPS", 0)

@@ -63,7 +63,7 @@ class RowKernel:
 
 class CpuRowKernel(RowKernel):
     """The row program on the cpu: one compiled loop over the rows (NOTE [row programs]
-    on the cpu, in gpuad/jit/__init__.py)."""
+    on the cpu, in gpuad/jit/plan.py)."""
 
     def __init__(self, prog, device):
         src, buffers = codegen_rows.source(prog, "cpu")
