@@ -4,9 +4,9 @@
 
 Instances (see :func:`instances`):
 
-* an elementwise kernel per pointwise expression of :data:`POINTWISE` (the registry's
-  kernel expressions; any registry primitive with an expression not in the table is added
-  when ``gpuad`` imports), in float32 and float64, *without* a tangent batch (a general
+* an elementwise kernel per pointwise expression of :data:`POINTWISE` (expressions and
+  input kinds read from ``gpuad.primitive.registry``, plus the ``clip`` composite; every
+  other registry primitive with an expression is added), in float32 and float64, *without* a tangent batch (a general
   broadcast over a 2-d output) and *with* one (one more leading broadcast dimension,
   3-d: the tangent/basis directions are a grid dimension, never a per-thread loop, so the
   register count does not depend on the number of directions);
@@ -34,28 +34,49 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
 
-# name -> (kernel expression, input kinds: "f" float, "b" bool). These are the registry's
-# expressions (gpuad/ops/pointwise.py); ``clip`` is the composite min(max(x, lo), hi).
-POINTWISE = {
-    "sin": ("math.sin(a0)", "f"), "cos": ("math.cos(a0)", "f"), "tan": ("math.tan(a0)", "f"),
-    "asin": ("math.asin(a0)", "f"), "acos": ("math.acos(a0)", "f"),
-    "atan": ("math.atan(a0)", "f"), "atan2": ("math.atan2(a0, a1)", "ff"),
-    "sinh": ("math.sinh(a0)", "f"), "cosh": ("math.cosh(a0)", "f"),
-    "tanh": ("math.tanh(a0)", "f"), "asinh": ("math.asinh(a0)", "f"),
-    "acosh": ("math.acosh(a0)", "f"), "atanh": ("math.atanh(a0)", "f"),
-    "exp": ("math.exp(a0)", "f"), "exp2": ("2.0 ** a0", "f"),
-    "expm1": ("math.expm1(a0)", "f"), "log": ("math.log(a0)", "f"),
-    "log2": ("math.log2(a0)", "f"), "log10": ("math.log10(a0)", "f"),
-    "log1p": ("math.log1p(a0)", "f"), "sqrt": ("math.sqrt(a0)", "f"),
-    "square": ("a0 * a0", "f"), "reciprocal": ("1.0 / a0", "f"), "abs": ("abs(a0)", "f"),
-    "sign": ("(1.0 if a0 > 0 else (-1.0 if a0 < 0 else 0.0))", "f"),
-    "sigmoid": ("1.0 / (1.0 + math.exp(-a0))", "f"), "pow": ("a0 ** a1", "ff"),
-    "maximum": ("max(a0, a1)", "ff"), "minimum": ("min(a0, a1)", "ff"),
-    "where": ("(a1 if a0 else a2)", "bff"), "clip": ("min(max(a0, a1), a2)", "fff"),
-    "erf": ("math.erf(a0)", "f"),
-    "add": ("a0 + a1", "ff"), "sub": ("a0 - a1", "ff"), "mul": ("a0 * a1", "ff"),
-    "div": ("a0 / a1", "ff"), "neg": ("-a0", "f"),
-}
+from gpuad.primitive import registry  # filled by ``import gpuad`` (this package's parent)
+
+# The registry primitives with their own elementwise instances, tests and reference
+# values (tests/test_kernels.py), in the order of the instance list. Their expressions
+# and input kinds are read from the registry, never copied here; every other registry
+# expression is added by :func:`_registry_extras`.
+_TABLE_PRIMITIVES = (
+    "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh", "asinh",
+    "acosh", "atanh", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt",
+    "square", "reciprocal", "abs", "sign", "sigmoid", "pow", "maximum", "minimum", "where",
+    "clip", "erf", "add", "sub", "mul", "div", "neg",
+)
+# The one entry that is not a registry primitive: the composite min(max(x, lo), hi).
+_CLIP = ("min(max(a0, a1), a2)", "fff")
+
+
+def _input_kinds(p) -> str:
+    """One letter per input of a registry primitive's expression: "b" (bool) for a
+    condition (``where``'s first input: a non-differentiable argument) and for every
+    input of a logical op (logical_and/or/not), "f" (float) otherwise -- a differentiable
+    expression with a condition in it (rint's "or", xlogy's "and") takes floats."""
+    arity = 1 + max(int(i) for i in re.findall(r"\ba(\d+)\b", p.expr))
+    if not p.differentiable and re.search(r"\b(and|or|not)\b", p.expr):
+        return "b" * arity
+    return "".join("b" if i in p.nondiff_args else "f" for i in range(arity))
+
+
+def _pointwise_table() -> dict:
+    out = {}
+    for name in _TABLE_PRIMITIVES:
+        if name == "clip":
+            out[name] = _CLIP
+            continue
+        p = registry.get(name)
+        if p is None or not p.expr:
+            raise RuntimeError(f"gpuad.kernels.ptx: {name!r} is not a registry primitive "
+                               "with a kernel expression; update _TABLE_PRIMITIVES")
+        out[name] = (p.expr, _input_kinds(p))
+    return out
+
+
+# name -> (kernel expression, input kinds: "f" float, "b" bool), built from the registry
+POINTWISE = _pointwise_table()
 
 REDUCE_OPS = ("sum", "prod", "max", "min")
 LINALG_K = (2, 3, 4, 8)
@@ -71,23 +92,14 @@ def register_instance(name: str, pyfn, argtypes: tuple) -> None:
 
 
 def _registry_extras() -> dict:
-    """Registry pointwise expressions missing from :data:`POINTWISE` (best effort)."""
-    try:
-        import gpuad  # noqa: F401  (registers the primitives)
-        from gpuad.primitive import registry
-    except Exception:
-        return {}
+    """Registry pointwise expressions missing from :data:`POINTWISE`, by name."""
     known = {e for e, _ in POINTWISE.values()}
     out = {}
     for name, p in sorted(registry.items()):
         expr = getattr(p, "expr", None)
         if not expr or expr in known or name in POINTWISE:
             continue
-        arity = len(set(re.findall(r"\ba(\d+)\b", expr)))
-        # logical_and/or/not take bools; a differentiable expression with a condition
-        # (rint's "or", xlogy's "and") takes floats
-        logical = not p.differentiable and re.search(r"\b(and|or|not)\b", expr)
-        out[name] = (expr, ("b" if logical else "f") * arity, bool(p.differentiable))
+        out[name] = (expr, _input_kinds(p), bool(p.differentiable))
     return out
 
 
