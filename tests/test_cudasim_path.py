@@ -16,10 +16,25 @@ TRANSFORMS = {"jacfwd": ad.jacfwd, "jacrev": ad.jacrev, "hessian": ad.hessian}
 _SIM_SKIP = {"kinetics[power]"}
 ROWS = [(name, method) for name, w in WORKLOADS.items() if name not in _SIM_SKIP
         for method in w.METHODS]
+# The simulator takes seconds to minutes a row (kinetics[gather]'s jacfwd, eagerly, minutes):
+# the quick profile runs every workload on it once, eagerly and jitted, with its cheapest
+# method (kinetics[gather]: jacrev, jitted only); the other rows are slow.
+_QUICK_ROWS = {("pointwise", "jacfwd"), ("kinetics", "jacfwd"), ("kinetics", "jacrev"),
+               ("neohookean", "jacrev"), ("mlp_pinn", "hessian"), ("mlp_pinn[rowvec]", "jacrev"),
+               ("neohookean[det]", "jacrev")}
 
 
-@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
-@pytest.mark.parametrize("name,method", ROWS)
+def _row_params():
+    out = []
+    for name, method in ROWS:
+        for jit in (False, True):
+            quick = (name, method) in _QUICK_ROWS or (name, method, jit) == ("kinetics[gather]", "jacrev", True)
+            out.append(pytest.param(name, method, jit, marks=() if quick else pytest.mark.slow,
+                                    id=f"{name}-{method}-{'jit' if jit else 'eager'}"))
+    return out
+
+
+@pytest.mark.parametrize("name,method,jit", _row_params())
 def test_workloads_match_cpu_without_host_round_trips(name, method, jit):
     w = WORKLOADS[name]
     X = w.make_input(3, 0)
@@ -116,8 +131,13 @@ TABLE = {
 }
 
 
-@pytest.mark.parametrize("fname,f", [("chain", _chain), ("mixed", _mixed)])
-@pytest.mark.parametrize("tname", list(TABLE))
+# quick: each function with a first-order transform and once under vmap; the rest is slow
+_QUICK_TABLE = {("jacfwd", "chain"), ("jacrev", "mixed"), ("vmap(jacrev)", "chain")}
+
+
+@pytest.mark.parametrize("tname,fname,f", [
+    pytest.param(t, n, f, marks=() if (t, n) in _QUICK_TABLE else pytest.mark.slow, id=f"{t}-{n}-{f.__name__}")
+    for t in TABLE for n, f in [("chain", _chain), ("mixed", _mixed)]])
 def test_transform_and_jit_tables_match_cpu(tname, fname, f, rng):
     g = TABLE[tname](f)
     xn = rng.normal(size=(2, 5) if tname.startswith("vmap") else (5,))

@@ -97,8 +97,14 @@ def _leftovers(root):
             if ".tmp" in os.path.basename(p) or ".damaged." in p]
 
 
-@pytest.mark.parametrize("how", ["truncate", "garbage", "empty", "directory"])
-@pytest.mark.parametrize("kind", ["nbi", "nbc", "py"])
+# a new process per case (seconds): the quick profile damages each kind of file once and
+# does each kind of damage once; the other combinations are slow
+_DAMAGE_QUICK = {("py", "empty"), ("py", "directory"), ("nbi", "garbage"), ("nbc", "truncate")}
+
+
+@pytest.mark.parametrize("kind,how", [
+    pytest.param(k, h, marks=() if (k, h) in _DAMAGE_QUICK else pytest.mark.slow, id=f"{k}-{h}")
+    for k in ("nbi", "nbc", "py") for h in ("truncate", "garbage", "empty", "directory")])
 def test_damaged_file_is_rebuilt_in_a_new_process(filled, tmp_path, kind, how):
     root = tmp_path / "c"
     shutil.copytree(filled, root)
@@ -121,7 +127,8 @@ def test_damaged_file_is_rebuilt_in_a_new_process(filled, tmp_path, kind, how):
     assert _leftovers(root) == []
 
 
-@pytest.mark.parametrize("where", ["pycache", "kernels", "root"])
+@pytest.mark.parametrize("where", [pytest.param("pycache", marks=pytest.mark.slow), "kernels",
+                                   pytest.param("root", marks=pytest.mark.slow)])  # quick: one
 def test_a_file_where_a_folder_should_be(filled, tmp_path, where):
     root = tmp_path / "c"
     shutil.copytree(filled, root)

@@ -12,6 +12,7 @@ on ``cudasim`` (the CUDA kernels in Numba's simulator) and must agree with ``cpu
 """
 from __future__ import annotations
 
+import re
 import zlib
 
 import numpy as np
@@ -28,22 +29,46 @@ except ImportError:
 torch.set_default_dtype(torch.float64)
 
 DEVICES = ["cpu", pytest.param("cudasim", marks=pytest.mark.cudasim)]
+# the cudasim cases of the quick profile: one of each kind (pointwise unary and binary with
+# broadcasting, where, an operator, reductions over axes and all, a scan)
+SIM_QUICK = S.SIM32
 
 EPS = 1e-6  # central-difference step (float64)
 RTOL_TORCH = 1e-10
 RTOL_FD = 1e-6
 
 
-def cases(specs, sim=True):
+def op_of(spec):
+    """The array function (or operator) a spec exercises: its name up to the first ``[`` or
+    ``(``, e.g. ``linalg.svd`` for ``linalg.svd[4,3]u2``, ``sin.method`` for the method form."""
+    return re.split(r"[\[(]", spec.name, maxsplit=1)[0]
+
+
+def cases(specs, sim=True, quick="per_op", quick_sim=None):
     """(spec, device) pairs: every spec on cpu; the tiny pointwise/reduction ones also on
-    cudasim (``sim=True``), or only those of the collection ``sim``."""
-    out = []
+    cudasim (``sim=True``), or only those of the collection ``sim``.
+
+    Test profiles (tests/conftest.py): the quick default runs, for each test (each check:
+    value, jvp, vjp, ...), one representative case per op -- the op's first spec in the
+    table, on cpu -- and marks the others ``slow`` (other shapes, axes, sizes and modes of
+    the same op; ``GPUAD_TEST_PROFILE=full`` runs them). ``quick`` may instead be a
+    collection of specs: exactly those are quick, on each of their devices. With
+    ``"per_op"`` the quick cudasim cases are those of ``quick_sim`` (default ``SIM_QUICK``:
+    the simulator runs one Python thread per element, so it gets a handful of them)."""
+    out, seen = [], set()
     for s in specs:
+        if quick == "per_op":
+            fast_cpu, fast_sim = op_of(s) not in seen, s in (SIM_QUICK if quick_sim is None else quick_sim)
+        else:
+            fast_cpu = fast_sim = s in quick
+        seen.add(op_of(s))
         for dev in DEVICES:
             name, marks = (dev, ()) if isinstance(dev, str) else (dev.values[0], dev.marks)
             on_sim = (sim is True and s.sim) or (not isinstance(sim, bool) and s in sim)
             if name != "cpu" and not on_sim:
                 continue
+            fast = fast_cpu if name == "cpu" else fast_sim
+            marks = tuple(marks) + (() if fast else (pytest.mark.slow,))
             out.append(pytest.param(s, name, marks=marks, id=f"{s.name}-{name}"))
     return out
 
@@ -198,7 +223,7 @@ def test_vjp(spec, device):
 # ---------------------------------------------------------------------------------------
 # (d) float32: value, JVP and VJP with loose tolerances; dtypes are kept
 # ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("spec,device", cases(S.ALL, sim=S.SIM32))
+@pytest.mark.parametrize("spec,device", cases(S.ALL, sim=S.SIM32, quick=S.SIM32))  # quick: a handful
 def test_float32(spec, device):
     args, tangents, ct = draw(spec, "f32")
     args32 = cast(args, np.float32)
@@ -236,7 +261,8 @@ def test_float32(spec, device):
 # ---------------------------------------------------------------------------------------
 # (e) eager tape: backward(ct) == vjp; .grad accumulates; x.grad = None resets
 # ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("spec,device", cases(S.ALL, sim=S.SIM32))  # test_vjp covers every rule on cudasim
+# test_vjp covers every rule on cudasim; the quick profile's tape on cudasim: test_eager_tape_details
+@pytest.mark.parametrize("spec,device", cases(S.ALL, sim=S.SIM32, quick_sim=()))
 def test_eager_tape(spec, device):
     args, _, ct = draw(spec)
     tg, tprimals = torch_split(spec, args)
@@ -384,7 +410,7 @@ def noncontig(a):
     return a
 
 
-@pytest.mark.parametrize("spec,device", cases(S.ALL, sim=S.SIM32))
+@pytest.mark.parametrize("spec,device", cases(S.ALL, sim=S.SIM32, quick_sim=S.SIM32[:3]))  # quick: 3 on cudasim
 def test_noncontiguous_inputs(spec, device):
     args, _, ct = draw(spec, "nc")
     nc = [noncontig(a) for a in args]

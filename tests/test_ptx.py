@@ -43,6 +43,34 @@ def cli_run(tmp_path_factory):
     return out, r.stdout
 
 
+def _template(label):
+    """The kernel template an instance is made from: its label without the op, dtype and
+    size (``ew_sin_float64_nd2`` -> ``ew_OP_DT_nd2``, ``det_k3_float32`` -> ``det_kN_DT``)."""
+    t = re.sub(r"float(32|64)|bool", "DT", label)
+    t = re.sub(r"^ew_.+?_DT", "ew_OP_DT", t)
+    t = re.sub(r"^reduce_(columns_)?[a-z]+_", r"reduce_\1OP_", t)
+    t = re.sub(r"_k\d+", "_kN", t)
+    return t.split("_")[0] if t.startswith(("rows_", "program")) else t
+
+
+def test_one_instance_of_each_template_has_ptx_for_each_arch(tmp_path):
+    """The quick profile's PTX check (the whole list, every op and dtype, is the slow test
+    below): the first instance of every kernel template compiles for each arch."""
+    first = {}
+    for label, _, _ in ptx.instances():
+        first.setdefault(_template(label), label)
+    assert {"ew_OP_DT_nd2", "ew_OP_DT_nd3_tangent", "reduce_OP_DT_shfl", "reduce_OP_DT_tree",
+            "reduce_columns_OP_DT", "det_kN_DT", "inv_kN_DT", "solve_kN_DT"} <= set(first), sorted(first)
+    for label in first.values():
+        summary = ptx.run(list(ARCHS), str(tmp_path), jobs=1, only=label, stream=io.StringIO())
+        assert len(summary["files"]) == len(ARCHS), (label, summary["files"])
+        for arch in ARCHS:
+            text = (tmp_path / f"{label}.{arch}.ptx").read_text()
+            assert ".entry" in text and f".target {arch}" in text, (label, arch)
+
+
+# the whole list, every instance for both archs (minutes): the full profile
+@pytest.mark.slow
 def test_every_instance_has_ptx_for_each_arch(cli_run):
     out, _ = cli_run
     labels = [label for label, _, _ in ptx.instances()]
@@ -71,6 +99,7 @@ def test_instances_cover_templates_dtypes_and_tangent_batches():
 _ROW = re.compile(r"^(\S+)\s+(sm_\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$")
 
 
+@pytest.mark.slow  # shares the slow test's compilation of every instance
 def test_report_shows_no_spills(cli_run):
     _, stdout = cli_run
     if ptx.find_ptxas() is None:

@@ -120,8 +120,9 @@ print(out)
 
 
 @pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="x86 targets")
-@pytest.mark.parametrize("cpu,features,width", [("haswell", "", 4), ("znver2", "", 4),
-                                                ("skylake-avx512", "", 4), ("znver4", "", 8)])
+@pytest.mark.parametrize("cpu,features,width", [  # a compile each: quick, one AVX2 and the AVX-512 one
+    ("haswell", "", 4), pytest.param("znver2", "", 4, marks=pytest.mark.slow),
+    pytest.param("skylake-avx512", "", 4, marks=pytest.mark.slow), ("znver4", "", 8)])
 def test_vectorizes_for_other_x86_targets(tmp_path, cpu, features, width):
     # compiled (not run) for another CPU in a child process, so the check does not depend
     # on this machine: sin and cos once stayed scalar on AVX2, whose missing
