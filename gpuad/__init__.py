@@ -5,6 +5,46 @@
 >>> J.shape
 (8, 3, 3)
 """
+
+
+def _kernels_from_checkout():
+    """NOTE [kernels from a checkout]: the kernel templates live in the repository's
+    top-level ``kernels/`` folder and are packaged as ``gpuad.kernels`` by pyproject's
+    package-dir mapping, which only an install (a wheel, or ``pip install -e``'s finder)
+    applies. From a plain checkout on ``sys.path`` nothing maps it, and ``import gpuad``
+    would fail (jit imports gpuad.kernels). So when ``gpuad.kernels`` is not importable
+    otherwise and a ``kernels/`` package sits next to this package's folder, a finder at
+    the end of ``sys.meta_path`` resolves exactly ``gpuad.kernels`` to it (its submodules
+    follow from its ``__path__``); no other name becomes importable, and an installed
+    gpuad never gets the finder."""
+    import importlib.util
+    import os
+    import sys
+
+    if importlib.util.find_spec("gpuad.kernels") is not None:
+        return  # a wheel's gpuad/kernels/, an editable install's finder, or ours already
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kernels")
+    init = os.path.join(folder, "__init__.py")
+    if not os.path.isfile(init):
+        return
+
+    class CheckoutKernelsFinder:
+        @staticmethod
+        def find_spec(fullname, path=None, target=None):
+            if fullname != "gpuad.kernels":
+                return None
+            return importlib.util.spec_from_file_location(
+                fullname, init, submodule_search_locations=[folder])
+
+        @staticmethod
+        def invalidate_caches():
+            pass
+
+    sys.meta_path.append(CheckoutKernelsFinder)
+
+
+_kernels_from_checkout()
+del _kernels_from_checkout
 from .errors import (GpuadError, GpuadTypeError, GpuadValueError, GpuadRuntimeError,
                      GpuadIndexError, GpuadAxisError, DeviceUnavailableError, TracerBoolConversionError,
                      TracerArrayConversionError)
