@@ -238,3 +238,24 @@ def test_large_calls_keep_the_steps_on_cpu():
     jf = ad.jit(ad.vmap(ad.jacfwd(w.gpuad_fn(ad, "cpu"))))
     jf(ad.tensor(w.make_input(64, 0)))
     assert _plan(jf).row_kernel is None
+
+
+@pytest.mark.cudasim
+@pytest.mark.parametrize("n", [3, 5])
+def test_launches_do_not_depend_on_the_problem_size(n):
+    # one kernel at every n and B: the row program's loops take the sizes
+    W = ad.tensor(RNG.normal(size=(n, n)), device=SIM)
+
+    def f(x):
+        return ad.tanh(W @ x) * ad.sum(x) + ad.flip(x, 0) ** 2
+
+    for T in (ad.jacfwd, ad.jacrev):
+        jf = ad.jit(ad.vmap(T(f)))
+        for B in (2, 3):
+            xn = RNG.normal(size=(B, n))
+            x = ad.tensor(xn, device=SIM)
+            c, got = _steady(lambda: jf(x))
+            assert c.launches == 1 and c.transfers == 0, c.by_op
+            Wc = ad.tensor(W.numpy())
+            ref = ad.vmap(T(lambda v: ad.tanh(Wc @ v) * ad.sum(v) + ad.flip(v, 0) ** 2))(ad.tensor(xn))
+            np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-12, atol=1e-14)

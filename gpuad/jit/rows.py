@@ -50,12 +50,19 @@ def analyze(graph):
         return None
     rows = {v.id for v in graph.inputs if v.shape and v.shape[0] == n}
     # a constant of n equal rows (a row-free value that vmap or a fold broadcast over
-    # the rows, such as a padding column) is a row value too: each row reads its own
-    rows.update(vid for vid, c in graph.consts.items() if _same_rows(c, n))
+    # the rows, such as a padding column) may be read as a row value: each row reads
+    # its own. Only where a rule needs it to (its leading axis meets the rows'), and
+    # never also as a row-free value (a (3, 1) constant at n = 3 may broadcast along
+    # another axis): one var is one or the other in a tiled or row program.
+    equal = {vid for vid, c in graph.consts.items() if _same_rows(c, n)}
+    as_rows, as_free = set(), set()
     row_bytes = 0
     for e in graph.eqns:
-        verdict = _rule(e, rows, n)
-        if verdict is None:
+        verdict = _rule(e, rows, n, equal, as_rows)
+        for v in e.inputs:
+            if v.id in equal and v.id not in as_rows:
+                as_free.add(v.id)
+        if verdict is None or as_rows & as_free:
             return None
         if verdict:
             rows.add(e.out.id)
@@ -89,10 +96,18 @@ def _leads(v, n):
     return len(v.shape) >= 1 and v.shape[0] == n
 
 
-def _rule(e, rows, n):
+def _rule(e, rows, n, equal=frozenset(), as_rows=None):
     """True: the output carries rows; False: it has none (all inputs are row-free);
-    None: the equation mixes rows, or is not known to keep them apart."""
+    None: the equation mixes rows, or is not known to keep them apart. ``equal``:
+    constants of equal rows, read as rows (and added to ``rows`` and ``as_rows``) where
+    they meet the rows in an elementwise equation or a concat."""
     ins = e.inputs
+    name = e.prim.name
+    if equal and (e.prim.expr is not None or name in _POINTWISE_LIKE or name == "concat"):
+        for v in ins:
+            if v.id in equal and len(v.shape) == len(e.out.shape):
+                rows.add(v.id)
+                as_rows.add(v.id)
     r = [v.id in rows for v in ins]
     out = e.out
     if not any(r):
@@ -101,7 +116,6 @@ def _rule(e, rows, n):
             (len(ins[0].shape) < len(out.shape) or ins[0].shape[0] == 1)
     if not _leads(out, n):
         return None
-    name = e.prim.name
     p = e.params
     if e.prim.expr is not None or name in _POINTWISE_LIKE or name == "broadcast_to":
         # elementwise with broadcasting: row inputs align with the output's axis 0, and a
