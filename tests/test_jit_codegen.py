@@ -19,7 +19,7 @@ def fused_groups(monkeypatch):
     """Small calls run as one cpu row program (NOTE [cpu row programs] in gpuad.jit.plan);
     the tests that inspect the fused groups' code generator stand in for large calls."""
     import sys
-    monkeypatch.setattr(sys.modules["gpuad.jit.plan"], "_CPU_ROW_PROGRAM_FLOPS", 0)
+    monkeypatch.setattr(sys.modules["gpuad.jit.plan"], "_CPU_ROW_PROGRAMS", False)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ def small_tiles(monkeypatch):
     monkeypatch.setattr(jit_mod, "_TILE_ROWS", (TILE, TILE))
     # these small calls would run as one cpu row program (NOTE [cpu row programs]);
     # here they stand in for large batches, which run in tiles
-    monkeypatch.setattr(jit_mod, "_CPU_ROW_PROGRAM_FLOPS", 0)
+    monkeypatch.setattr(jit_mod, "_CPU_ROW_PROGRAMS", False)
 
 
 energy = neohookean.gpuad_fn(ad)  # W(F) through 3x3 component reads

@@ -259,3 +259,24 @@ def test_launches_do_not_depend_on_the_problem_size(n):
             Wc = ad.tensor(W.numpy())
             ref = ad.vmap(T(lambda v: ad.tanh(Wc @ v) * ad.sum(v) + ad.flip(v, 0) ** 2))(ad.tensor(xn))
             np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_light_rows_run_as_a_row_program_at_any_batch(monkeypatch):
+    import numba
+    from bench.workloads import WORKLOADS
+    from gpuad.jit import row_kernel
+    w = WORKLOADS["neohookean"]
+    X = w.make_input(300, 0)
+    jf = ad.jit(ad.vmap(ad.jacrev(w.gpuad_fn(ad, "cpu"))))
+    jf(ad.tensor(X))
+    assert type(_plan(jf).row_kernel).__name__ == "CpuRowKernel"
+    want = w.numpy_reference("jacrev", X)
+    np.testing.assert_allclose(jf(ad.tensor(X)).numpy(), want, rtol=1e-10, atol=1e-12)
+    # row ranges on two threads give the same numbers
+    monkeypatch.setattr(row_kernel, "_PARALLEL_FLOPS", 1)
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    try:
+        np.testing.assert_allclose(jf(ad.tensor(X)).numpy(), want, rtol=1e-10, atol=1e-12)
+    finally:
+        numba.set_num_threads(before)

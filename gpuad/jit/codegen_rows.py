@@ -337,4 +337,5 @@ def source(prog, target):
         fn += [f"    {b} = np.empty({size}, dtype=np.{dt.name})" for b, size, dt in buffers]
         fn += ["    for r in range(lo, hi):"]
         fn += body or ["        pass"]
+        fn += ["    return 0"]  # as codegen_cpu's kernels (the executor sums row ranges')
     return "\n".join(head + fn) + "\n", buffers

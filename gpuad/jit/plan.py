@@ -60,26 +60,38 @@ _ROW_KERNELS = os.environ.get("GPUAD_JIT_ROW_KERNELS", "1") != "0"
 # steps cost a few microseconds each, so for a small call the one loop wins (neo-Hookean
 # jacrev at B = 1: 75 -> 10 us per call). A call runs as a row program when its values
 # are few and the program's flops are under a budget of about 50 us of naive loops.
+_CPU_ROW_PROGRAMS = True  # False: cpu plans keep their fused groups (tests of codegen_cpu)
 _CPU_ROW_PROGRAM_FLOPS = 60_000  # a call's flops in the row program (naive loops)
 _CPU_ROW_PROGRAM_ELEMENTS = 1 << 16  # the graph's values, all together
+# ... and at any size, a row of at most this many flops whose nests all have at most
+# _CPU_ROW_NEST trips: measured at B = 1,000, the neo-Hookean Jacobians (121-700 flops a
+# row) ran 0.13-0.61x the fused plan's time; rows of 3,000+ flops or with a rolled nest
+# ran 0.5-14x, rows with contractions 5-33x.
+_CPU_ROW_FLOPS = 1000
+_CPU_ROW_NEST = 256
 
 
 def _row_program(graph, device):
     """The plan's row program (``rowplan.lower``) when it should run as one, else None:
-    on a GPU every row-separable plan; on the cpu a small call (NOTE [cpu row
-    programs]), batched or not (an unbatched plan is the program of one row)."""
+    on a GPU every row-separable plan; on the cpu a small call, batched or not (an
+    unbatched plan is the program of one row), or light rows at any batch (NOTE [cpu
+    row programs])."""
     r = rows.analyze(graph)
     if device != "cpu":
         return rowplan.lower(graph, r) if r is not None else None
-    size = sum(int(np.prod(e.out.shape, dtype=np.int64)) for e in graph.eqns)
-    if size > _CPU_ROW_PROGRAM_ELEMENTS:
+    if not _CPU_ROW_PROGRAMS:
         return None
-    prog = rowplan.lower(graph, r) if r is not None else None
+    small = sum(int(np.prod(e.out.shape, dtype=np.int64))
+                for e in graph.eqns) <= _CPU_ROW_PROGRAM_ELEMENTS
+    prog = rowplan.lower(graph, r) if r is not None else (rowplan.lower(graph) if small else None)
     if prog is None:
-        prog = rowplan.lower(graph)
-    if prog is None or prog.n * prog.flops_per_row() > _CPU_ROW_PROGRAM_FLOPS:
         return None
-    return prog
+    flops = prog.flops_per_row()
+    if small and prog.n * flops <= _CPU_ROW_PROGRAM_FLOPS:
+        return prog
+    light = flops <= _CPU_ROW_FLOPS and all(
+        int(np.prod(nest.outer + nest.inner, dtype=np.int64)) <= _CPU_ROW_NEST for nest in prog.nests)
+    return prog if light else None
 
 
 class GroupStep:

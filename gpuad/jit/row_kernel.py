@@ -8,6 +8,7 @@ stream: a thread per row, in a grid-stride loop.
 """
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from .. import launches
@@ -61,6 +62,9 @@ class RowKernel:
         return {vid: outs[k].reshape(shape) for vid, k, shape in self.results}
 
 
+_PARALLEL_FLOPS = 2_000_000  # a call's flops; below this one thread is faster
+
+
 class CpuRowKernel(RowKernel):
     """The row program on the cpu: one compiled loop over the rows (NOTE [row programs]
     on the cpu, in gpuad/jit/plan.py)."""
@@ -83,7 +87,12 @@ class CpuRowKernel(RowKernel):
         xs = [_flat(env[i], np, (n, -1)) for i in self.ins]
         as_ = [_flat(env[i], np, (-1,)) for i in self.args]
         outs = [np.empty(shape, dtype=dt) for shape, dt in self.outs]
-        self.kernel(0, n, 1, *xs, *as_, *outs)
+        threads = numba.get_num_threads() if self.flops >= _PARALLEL_FLOPS else 1
+        if threads > 1:  # row ranges on the jit's thread pool (the loop releases the GIL)
+            from .executor import _run_rows
+            _run_rows(self.kernel, n, threads, [1, *xs, *as_, *outs])
+        else:
+            self.kernel(0, n, 1, *xs, *as_, *outs)
         if launches._active:
             launches.record("fused:rows")
         return {vid: outs[k].reshape(shape) for vid, k, shape in self.results}
