@@ -60,30 +60,76 @@ def test_quick_op_tables_keep_every_op_on_cpu(name):
         assert sims and any(not _is_slow(p) for p in sims), "some cudasim case stays quick"
 
 
-def _collect(env_profile, *args):
-    env = dict(os.environ)
-    env.pop("GPUAD_TEST_PROFILE", None)
-    if env_profile is not None:
-        env["GPUAD_TEST_PROFILE"] = env_profile
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only",
-                        *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    return r.returncode, r.stdout + r.stderr
+def _collect_all(runs):
+    """``pytest --collect-only`` for each (GPUAD_TEST_PROFILE or None, args), all at once:
+    [(returncode, output)]."""
+    procs = []
+    for env_profile, args in runs:
+        env = dict(os.environ)
+        env.pop("GPUAD_TEST_PROFILE", None)
+        if env_profile is not None:
+            env["GPUAD_TEST_PROFILE"] = env_profile
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only", *args],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    return [(p.returncode, out) for p, out in zip(procs, outs)]
 
 
 def test_the_switch_deselects_slow_tests_only_in_the_quick_profile():
     f = "tests/test_bench.py"
-    rc, out = _collect(None, f)
+    (rc, out), (rc_full, out_full) = _collect_all([(None, [f]), ("full", [f])])
     assert rc == 0, out
     m = re.search(r"(\d+)/(\d+) tests collected \((\d+) deselected\)", out)
     assert m, out
     quick, total, deselected = map(int, m.groups())
     assert quick > 0 and deselected > 0 and quick + deselected == total
     assert "slow tests deselected; GPUAD_TEST_PROFILE=full runs them" in out
-    rc, out = _collect("full", f)
-    assert rc == 0 and re.search(rf"\b{total} tests collected in", out), out
-    rc, out = _collect(None, "-m", "slow", f)
-    assert rc == 0 and re.search(rf"\b{deselected}/{total} tests collected", out), out
-    rc, out = _collect(None, f + "::test_gpuad_jit_matches_analytic[kinetics-jacfwd]")  # named: runs
-    assert rc == 0 and re.search(r"\b1 tests? collected in", out), out
-    rc, out = _collect("fast", f)
-    assert rc != 0 and "GPUAD_TEST_PROFILE='fast'" in out, out
+    assert rc_full == 0 and re.search(rf"\b{total} tests collected in", out_full), out_full
+
+
+class _Config:
+    def __init__(self, markexpr="", args=(), rootpath=ROOT):
+        self._markexpr, self.args, self.rootpath = markexpr, list(args), rootpath
+        self.deselected = []
+        self.hook = type("Hook", (), {"pytest_deselected": lambda _, items: self.deselected.extend(items)})()
+
+    def getoption(self, name, default=None):
+        assert name == "markexpr"
+        return self._markexpr
+
+
+class _Item:
+    def __init__(self, nodeid, slow):
+        self.nodeid, self._slow = nodeid, slow
+
+    def get_closest_marker(self, name):
+        return object() if name == "slow" and self._slow else None
+
+
+def _run(config, ids, monkeypatch, profile=None):
+    import conftest
+    if profile is None:
+        monkeypatch.delenv("GPUAD_TEST_PROFILE", raising=False)
+    else:
+        monkeypatch.setenv("GPUAD_TEST_PROFILE", profile)
+    conftest.pytest_configure(config)
+    items = [_Item(i, slow) for i, slow in ids]
+    conftest._deselect_slow(config, items)
+    return [i.nodeid for i in items], [i.nodeid for i in config.deselected]
+
+
+IDS = [("tests/t.py::test_a[x]", False), ("tests/t.py::test_a[y]", True), ("tests/t.py::test_b", True)]
+
+
+def test_an_explicit_marker_expression_or_a_named_test_overrides_the_quick_profile(monkeypatch):
+    kept, gone = _run(_Config(), IDS, monkeypatch)
+    assert kept == ["tests/t.py::test_a[x]"] and gone == ["tests/t.py::test_a[y]", "tests/t.py::test_b"]
+    kept, gone = _run(_Config(), IDS, monkeypatch, "full")
+    assert len(kept) == 3 and gone == []
+    kept, gone = _run(_Config(markexpr="slow"), IDS, monkeypatch)  # pytest's -m selects then
+    assert len(kept) == 3 and gone == []
+    kept, gone = _run(_Config(args=[str(ROOT / "tests" / "t.py") + "::test_a"]), IDS, monkeypatch)
+    assert kept == ["tests/t.py::test_a[x]", "tests/t.py::test_a[y]"] and gone == ["tests/t.py::test_b"]
+    with pytest.raises(pytest.UsageError, match="GPUAD_TEST_PROFILE='fast'"):
+        _run(_Config(), IDS, monkeypatch, "fast")
