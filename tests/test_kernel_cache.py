@@ -35,12 +35,19 @@ with warnings.catch_warnings(record=True) as caught:
     f = ad.jit(lambda x: ad.sin(x) * ad.exp(-x * x) + x * ad.sum(x))
     ok = True
     # 1e7: beyond vmath's exact sin range, so the kernel's libm twin (compiled on first
-    # use, cached in its own files) runs too
+    # use, cached in its own files) runs too. 64 x 300: a call too large for a cpu row
+    # program, so the plan's fused kernels are what is cached
     for scale in (1.0, 1e7):
-        x = np.linspace(-2, 2, 12).reshape(3, 4) * scale
+        x = np.linspace(-2, 2, 19200).reshape(64, 300) * scale
         held = [f(ad.tensor(x)) for _ in range(3)]
         want = np.sin(x) * np.exp(-x * x) + x * x.sum()
         ok = ok and all(np.allclose(r.numpy(), want, rtol=1e-13, atol=1e-12) for r in held)
+    # a small call: one cpu row program, cached in files of its own
+    g = ad.jit(lambda x: ad.sin(x) * ad.exp(-x * x) + x * ad.sum(x))
+    x = np.linspace(-2, 2, 12).reshape(3, 4) * 1e7
+    want = np.sin(x) * np.exp(-x * x) + x * x.sum()
+    ok = ok and all(np.allclose(g(ad.tensor(x)).numpy(), want, rtol=1e-13, atol=1e-12)
+                    for _ in range(3))
 print(json.dumps({"ok": bool(ok), "warnings": [str(w.message) for w in caught
                                              if issubclass(w.category, cache.GpuadCacheWarning)]}))
 """
@@ -66,7 +73,8 @@ def filled(tmp_path_factory):
     res = _child(root)
     assert res == {"ok": True, "warnings": []}
     k = root / "kernels"
-    # the plan's fused kernel and its libm twin: an index and a data file each
+    # the plan's fused kernel, its libm twin and the row program: an index and a data
+    # file each
     assert len(glob.glob(str(k / "*.py"))) >= 1
     assert len(glob.glob(str(k / "__pycache__" / "*.nbi"))) >= 2
     assert len(glob.glob(str(k / "__pycache__" / "*.nbc"))) >= 2

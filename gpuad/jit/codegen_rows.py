@@ -168,7 +168,11 @@ class _Writer:
         args = [self.access(st, m, loop) for st, m in nest.operands]
         value = self.value(nest, args)
         pad = "    "
-        if nest.combine and not nest.update:
+        if nest.pairwise and nest.inner[0] >= 8:
+            k = f"i{n_outer}"
+            lines += _pairwise(value, k, 0, nest.inner[0], "acc", depth, [0])
+            lines.append(f"{pad * depth}{target} = acc")
+        elif nest.combine and not nest.update:
             acc_depth = depth
             lines.append(f"{pad * depth}acc = {typed_literals(nest.init)}")
             depth = self.loops(loop, n_outer, len(loop), lines, depth)
@@ -282,6 +286,47 @@ def _scalars(blocks):
             else:
                 scalar.add(id(st))
     return scalar, stored
+
+
+# NOTE [pairwise sums]: NumPy adds a contiguous run of n values pairwise: fewer than 8
+# in order from 0.0; up to 128 in 8 interleaved partial sums, combined as a tree, then
+# the remainder in order; more, as two halves (the first a multiple of 8). Written out
+# here with the run's length known, a row program's sum is eager mode's to the bit.
+_PW_BLOCK = 128
+
+
+def _pairwise(value, k, lo, hi, name, depth, counter):
+    """Lines setting ``name`` to the sum of ``value`` over ``k`` in lo..hi, in NumPy's
+    pairwise order."""
+    pad = "    " * depth
+    n = hi - lo
+    if n < 8:
+        lines = [f"{pad}{name} = _ft(0.0)"]
+        lines += [f"{pad}for {k} in range({lo}, {hi}):", f"{pad}    {name} = {name} + ({value})"]
+        return lines
+    if n <= _PW_BLOCK:
+        counter[0] += 1
+        r = [f"p{counter[0]}_{j}" for j in range(8)]
+        lines = []
+        for j in range(8):
+            lines += [f"{pad}{k} = {lo + j}", f"{pad}{r[j]} = {value}"]
+        end = lo + n - n % 8
+        if end > lo + 8:
+            b = f"b{counter[0]}"
+            lines.append(f"{pad}for {b} in range({lo + 8}, {end}, 8):")
+            for j in range(8):
+                lines += [f"{pad}    {k} = {b} + {j}", f"{pad}    {r[j]} = {r[j]} + ({value})"]
+        lines.append(f"{pad}{name} = (({r[0]} + {r[1]}) + ({r[2]} + {r[3]})) + "
+                     f"(({r[4]} + {r[5]}) + ({r[6]} + {r[7]}))")
+        if end < hi:
+            lines += [f"{pad}for {k} in range({end}, {hi}):", f"{pad}    {name} = {name} + ({value})"]
+        return lines
+    half = n // 2
+    half -= half % 8
+    counter[0] += 1
+    a, b = f"h{counter[0]}a", f"h{counter[0]}b"
+    return (_pairwise(value, k, lo, lo + half, a, depth, counter) +
+            _pairwise(value, k, lo + half, hi, b, depth, counter) + [f"{pad}{name} = {a} + {b}"])
 
 
 def _array_line(name, a):

@@ -75,7 +75,7 @@ class Nest:
     combined with its own value (a scatter-add)."""
 
     __slots__ = ("outer", "inner", "target", "expr", "operands", "combine", "init",
-                 "update", "dtype", "group", "prim")
+                 "update", "dtype", "group", "prim", "pairwise")
 
     def __init__(self, outer, target, expr, operands, dtype, inner=(), combine=None,
                  init=None, update=False):
@@ -90,6 +90,7 @@ class Nest:
         self.dtype = np.dtype(dtype)
         self.group = None  # the fused group (fusion.partition) of its equation, if any
         self.prim = None   # the elementwise primitive's name (for constant folding)
+        self.pairwise = False  # a sum in NumPy's pairwise order (NOTE [pairwise sums])
 
 
 class RowProgram:
@@ -345,9 +346,17 @@ class _Lowering:
         inner = tuple(m.shape[a] for a in red)
         target = self.local(e.out)
         tmap = target[1].reshape(outer)
-        self.nests.append(Nest(outer, (target[0], tmap), "a0",
-                               [(store, np.transpose(m, kept + red))], e.out.dtype,
-                               inner=inner, combine=op, init=_init(ident, e.out.dtype)))
+        xm = np.transpose(m, kept + red)
+        # NOTE [pairwise sums]: a sum over trailing axes adds in NumPy's order (pairwise
+        # over the run of elements), so a cancelling sum is eager mode's to the bit
+        pairwise = op == "+" and red == list(range(len(kept), m.ndim))
+        if pairwise:
+            inner = (int(np.prod(inner, dtype=np.int64)),)
+            xm = xm.reshape(outer + inner)
+        nest = Nest(outer, (target[0], tmap), "a0", [(store, xm)], e.out.dtype,
+                    inner=inner, combine=op, init=_init(ident, e.out.dtype))
+        nest.pairwise = pairwise
+        self.nests.append(nest)
 
     def einsum(self, e):
         sub = e.params["subscripts"]
