@@ -280,3 +280,16 @@ def test_light_rows_run_as_a_row_program_at_any_batch(monkeypatch):
         np.testing.assert_allclose(jf(ad.tensor(X)).numpy(), want, rtol=1e-10, atol=1e-12)
     finally:
         numba.set_num_threads(before)
+
+
+@pytest.mark.parametrize("shape,axis", [((3, 4), None), ((5, 40), 1), ((2, 300), 1),
+                                        ((4, 3, 9), (1, 2)), ((3, 129), -1), ((7,), None)])
+def test_sums_are_numpys_to_the_bit(shape, axis):
+    # NOTE [pairwise sums]: a cancelling sum (values of mixed magnitude) shows the order
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=shape) * 10.0 ** rng.integers(-3, 8, size=shape)
+    f = ad.jit(lambda v: ad.sum(v, axis=axis) * 3.0)
+    f(ad.tensor(x))
+    got = f(ad.tensor(x)).numpy()
+    assert _plan(f).row_kernel is not None
+    np.testing.assert_array_equal(got, np.sum(x, axis=axis) * 3.0)
