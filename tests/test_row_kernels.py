@@ -293,3 +293,20 @@ def test_sums_are_numpys_to_the_bit(shape, axis):
     got = f(ad.tensor(x)).numpy()
     assert _plan(f).row_kernel is not None
     np.testing.assert_array_equal(got, np.sum(x, axis=axis) * 3.0)
+
+
+@pytest.mark.cudasim
+def test_float32_masks_and_casts_on_cudasim():
+    def f(x):
+        m = x > 0.0
+        return (ad.where(m, ad.sin(x), -x) * ad.sum(x, axis=-1, keepdims=True),
+                ad.astype(m, np.float32))
+
+    xn = RNG.normal(size=(3, 4)).astype(np.float32)
+    jf = ad.jit(f)
+    x = ad.tensor(xn, device=SIM)
+    c, (a, b) = _steady(lambda: jf(x))
+    assert c.launches == 1 and a.dtype == np.float32 and b.dtype == np.float32
+    ea, eb = f(ad.tensor(xn))
+    np.testing.assert_allclose(a.numpy(), ea.numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(b.numpy(), eb.numpy())
