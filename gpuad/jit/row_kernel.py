@@ -35,10 +35,20 @@ class RowKernel:
         self.outs = [((prog.n, s.size), s.dtype) for s in prog.outs]
         self.results = []  # (graph output var id, out store index, the var's shape)
         self.flops = prog.flops_per_row() * prog.n
+        self.kinds = _kinds(prog)
         self._tg = tg
         self.sim = self.target == "cudasim"
         self.block = tg.block_size(self.target)
         self.grid = tg.grid_size(self.target, prog.n, self.block)
+
+    def warm(self):
+        """Compile now, with a launch over no rows (NOTE [compile at build])."""
+        if self.target != "cuda":
+            return self  # the simulator has nothing to compile
+        xp = self.backend.xp
+        ins, args, outs = _empty(self.kinds, xp)
+        self._tg.launch(self.kernel, 1, self.block, [0, 1] + ins + args + outs, self.target)
+        return self
 
     def bind_outputs(self, graph, prog):
         for o, (store, _) in zip([o for o in graph.outputs if hasattr(o, "id")], prog.outputs):
@@ -81,6 +91,13 @@ class CpuRowKernel(RowKernel):
         self.outs = [((prog.n, s.size), s.dtype) for s in prog.outs]
         self.results = []
         self.flops = prog.flops_per_row() * prog.n
+        self.kinds = _kinds(prog)
+
+    def warm(self):
+        """Compile now, with a call over no rows (NOTE [compile at build])."""
+        ins, args, outs = _empty(self.kinds, np)
+        self.kernel(0, 0, 1, *ins, *args, *outs)
+        return self
 
     def run(self, env):
         n = self.n
@@ -98,6 +115,23 @@ class CpuRowKernel(RowKernel):
         return {vid: outs[k].reshape(shape) for vid, k, shape in self.results}
 
 
+# NOTE [compile at build]: Numba compiles a function on its first call. A plan's row
+# kernel is built while the first call traces (which returns eager mode's values), so
+# left alone its compile would land on the second call, and a first call would look
+# cheaper than it is. ``warm`` compiles it at build time instead, on empty arrays of
+# the types the calls pass (C-contiguous, writable).
+def _kinds(prog):
+    return ([(s.size, s.dtype) for s in prog.inputs], [(s.size, s.dtype) for s in prog.args],
+            [(s.size, s.dtype) for s in prog.outs])
+
+
+def _empty(kinds, xp):
+    ins, args, outs = kinds
+    return ([xp.empty((0, size), dtype=dt) for size, dt in ins],
+            [xp.empty((size,), dtype=dt) for size, dt in args],
+            [xp.empty((0, size), dtype=dt) for size, dt in outs])
+
+
 def _flat(a, xp, shape):
     if not a.flags.c_contiguous:
         a = xp.ascontiguousarray(a)
@@ -109,11 +143,11 @@ def build(prog, graph, device):
     ``rowplan.LOCAL_MAX`` bytes of local memory (NOTE [row programs])."""
     from .rowplan import LOCAL_MAX
     if device == "cpu":
-        return CpuRowKernel(prog, device).bind_outputs(graph, prog)
+        return CpuRowKernel(prog, device).bind_outputs(graph, prog).warm()
     _, buffers = codegen_rows.source(prog, "cuda")
     if sum(size * dt.itemsize for _, size, dt in buffers) > LOCAL_MAX:
         return None
-    return RowKernel(prog, device).bind_outputs(graph, prog)
+    return RowKernel(prog, device).bind_outputs(graph, prog).warm()
 
 
 __all__ = ["RowKernel", "build"]
