@@ -20,22 +20,13 @@ class RowKernel:
     """``run(env)``: the results of the row program, {var id: array}, from ``env``
     (var id -> array: the plan's inputs, constants and prologue results)."""
 
-    def __init__(self, prog, device):
+    def __init__(self, prog, device, src, buffers):
         from gpuad.kernels import cache, target as tg
+        self._describe(prog, src, buffers)
         be = get_backend(device)
         self.backend = be
         self.target = be.target
-        src, buffers = codegen_rows.source(prog, "cuda")
-        self.source = src
-        self.local_bytes = sum(size * dt.itemsize for _, size, dt in buffers)
         self.kernel = tg.jit(cache.load_source("rows", src).rowplan, self.target)
-        self.n = prog.n
-        self.ins = [s.var.id for s in prog.inputs]
-        self.args = [s.var[1] if isinstance(s.var, tuple) else s.var.id for s in prog.args]
-        self.outs = [((prog.n, s.size), s.dtype) for s in prog.outs]
-        self.results = []  # (graph output var id, out store index, the var's shape)
-        self.flops = prog.flops_per_row() * prog.n
-        self.kinds = _kinds(prog)
         self._tg = tg
         self.sim = self.target == "cudasim"
         self.block = tg.block_size(self.target)
@@ -49,6 +40,19 @@ class RowKernel:
         ins, args, outs = _empty(self.kinds, xp)
         self._tg.launch(self.kernel, 1, self.block, [0, 1] + ins + args + outs, self.target)
         return self
+
+    def _describe(self, prog, src, buffers):
+        """What both targets keep of the program: its source, sizes, and the var ids
+        its arguments come from."""
+        self.source = src
+        self.local_bytes = sum(size * dt.itemsize for _, size, dt in buffers)
+        self.n = prog.n
+        self.ins = [s.var.id for s in prog.inputs]
+        self.args = [s.var[1] if isinstance(s.var, tuple) else s.var.id for s in prog.args]
+        self.outs = [((prog.n, s.size), s.dtype) for s in prog.outs]
+        self.results = []  # (graph output var id, out store index, the var's shape)
+        self.flops = prog.flops_per_row() * prog.n
+        self.kinds = _kinds(prog)
 
     def bind_outputs(self, graph, prog):
         for o, (store, _) in zip([o for o in graph.outputs if hasattr(o, "id")], prog.outputs):
@@ -79,19 +83,10 @@ class CpuRowKernel(RowKernel):
     """The row program on the cpu: one compiled loop over the rows (NOTE [row programs]
     on the cpu, in gpuad/jit/plan.py)."""
 
-    def __init__(self, prog, device):
-        src, buffers = codegen_rows.source(prog, "cpu")
-        self.source = src
-        self.local_bytes = sum(size * dt.itemsize for _, size, dt in buffers)
+    def __init__(self, prog, device, src, buffers):
         from gpuad.kernels import cache
+        self._describe(prog, src, buffers)
         self.kernel = cache.load_source("rowscpu", src).rowplan
-        self.n = prog.n
-        self.ins = [s.var.id for s in prog.inputs]
-        self.args = [s.var[1] if isinstance(s.var, tuple) else s.var.id for s in prog.args]
-        self.outs = [((prog.n, s.size), s.dtype) for s in prog.outs]
-        self.results = []
-        self.flops = prog.flops_per_row() * prog.n
-        self.kinds = _kinds(prog)
 
     def warm(self):
         """Compile now, with a call over no rows (NOTE [compile at build])."""
@@ -143,11 +138,12 @@ def build(prog, graph, device):
     ``rowplan.LOCAL_MAX`` bytes of local memory (NOTE [row programs])."""
     from .rowplan import LOCAL_MAX
     if device == "cpu":
-        return CpuRowKernel(prog, device).bind_outputs(graph, prog).warm()
-    _, buffers = codegen_rows.source(prog, "cuda")
+        src, buffers = codegen_rows.source(prog, "cpu")
+        return CpuRowKernel(prog, device, src, buffers).bind_outputs(graph, prog).warm()
+    src, buffers = codegen_rows.source(prog, "cuda")  # rendered once, checked, compiled
     if sum(size * dt.itemsize for _, size, dt in buffers) > LOCAL_MAX:
         return None
-    return RowKernel(prog, device).bind_outputs(graph, prog).warm()
+    return RowKernel(prog, device, src, buffers).bind_outputs(graph, prog).warm()
 
 
 __all__ = ["RowKernel", "build"]
