@@ -71,12 +71,11 @@ _CPU_ROW_FLOPS = 1000
 _CPU_ROW_NEST = 256
 
 
-def _row_program(graph, device):
+def _row_program(graph, device, r):
     """The plan's row program (``rowplan.lower``) when it should run as one, else None:
     on a GPU every row-separable plan; on the cpu a small call, batched or not (an
     unbatched plan is the program of one row), or light rows at any batch (NOTE [cpu
-    row programs])."""
-    r = rows.analyze(graph)
+    row programs]). ``r``: the graph's ``rows.analyze``."""
     if device != "cpu":
         return rowplan.lower(graph, r) if r is not None else None
     if not _CPU_ROW_PROGRAMS:
@@ -124,10 +123,12 @@ def compile_plan(graph, device):
         be = get_backend(device)
         plan.consts = {k: c if be.is_native(c) else be.asarray(c) for k, c in plan.consts.items()}
     plan.row_kernel = None
+    r = rows.analyze(graph)  # for the row program, and on the cpu for row tiles
     if _ROW_KERNELS:
         # NOTE [row programs] in rowplan.py: a row-separable plan is one kernel on a GPU,
-        # and one compiled loop on the cpu for a few rows (NOTE [cpu row programs])
-        prog = _row_program(graph, device)
+        # and one compiled loop on the cpu for small calls and light rows (NOTE [cpu row
+        # programs])
+        prog = _row_program(graph, device, r)
         plan.row_kernel = row_kernel.build(prog, graph, device) if prog is not None else None
         if plan.row_kernel is not None:
             plan.steps = [_eqn_step(e) for e in prog.prologue]
@@ -141,7 +142,7 @@ def compile_plan(graph, device):
             break
         except codegen_cpu.KernelTooLarge as e:
             unfused.update(e.args[1])
-    plan.rows = rows.analyze(graph) if device == "cpu" else None
+    plan.rows = r if device == "cpu" else None
     plan.tile = _tile_rows(plan.rows, plan.steps)
     plan.tiles = {}
     if plan.tile is not None:
