@@ -50,8 +50,10 @@ from .errors import (GpuadError, GpuadTypeError, GpuadValueError, GpuadRuntimeEr
                      TracerArrayConversionError)
 from .dtypes import (float32, float64, complex64, complex128, int32, int64, bool_)
 from .backends import devices, get_default_device, set_default_device
-from .tensor import Tensor, Tracer
-from .core import no_grad, enable_grad
+from .core import no_grad, enable_grad, Tracer
+from .tensor import Tensor
+from . import eval as _eval  # the bottom trace (NOTE [the eval trace is installed from above])
+from .ops import methods as _methods  # the operators and methods of Tensor and tracers
 from .launches import count_launches
 from .ops.creation import (tensor, asarray, zeros, ones, full, empty, zeros_like, ones_like,
                            full_like, empty_like, eye, arange, linspace)
@@ -87,9 +89,11 @@ from .transforms import jvp, vjp, grad, grad_and_value, jacfwd, jacrev, hessian,
 from .custom import custom_jvp, custom_vjp
 from .jit import jit
 from .pytree import tree_flatten, tree_unflatten, tree_map
-from .tensor import _add_unary_methods as _aum
+from . import numpy_dispatch as _numpy_dispatch  # NumPy's protocols on gpuad's values
+from .interpreters import reverse as _reverse  # the eager tape's custom rules, Tensor.backward
 
-_aum()
-del _aum
+_numpy_dispatch.install({"gpuad": __import__("sys").modules[__name__], "gpuad.linalg": linalg,
+                         "gpuad.fft": fft})
+del _eval, _methods, _numpy_dispatch, _reverse
 
 __version__ = "0.1.0"

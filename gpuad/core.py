@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import threading
 
-from .errors import GpuadRuntimeError
-from .tensor import Tracer
+from .errors import (GpuadRuntimeError, GpuadTypeError, TracerArrayConversionError,
+                     TracerBoolConversionError)
 
 
 class _State(threading.local):
@@ -57,6 +57,9 @@ class Trace:
     """
 
     differentiating = False
+    # the user-facing transform named in errors about this trace's tracers (jacfwd, vmap,
+    # ...); a transform may set it per instance
+    transform_name = None
     # True for a trace that records a program to replay later (jit's): a random op under
     # it would be frozen into the program, so ``gpuad.ops.random`` refuses to draw there.
     # Ops read this flag instead of importing the trace classes of the transforms.
@@ -87,8 +90,75 @@ class Trace:
                                     "process_custom_vjp_call")
         return fun(*tracers)
 
+    def random_batch(self, fn):
+        """How a random draw by ``fn`` under this trace is batched: None (drawn as if
+        the trace were not there), or the size of an axis of independent draws that
+        :meth:`wrap_random` then wraps (vmap's ``randomness="different"``). A trace under
+        which a draw is ambiguous raises, naming ``fn``."""
+        return None
+
+    def wrap_random(self, value):
+        """The tracer of this trace for ``value``, a draw whose leading axis is the one
+        :meth:`random_batch` asked for."""
+        raise NotImplementedError(type(self).__name__)
+
     def __repr__(self):
         return f"{type(self).__name__}(level={self.level})"
+
+
+class EvalTrace(Trace):
+    """The bottom of the stack: plain execution on concrete tensors, and the eager tape.
+
+    NOTE [the eval trace is installed from above]: running a primitive needs tensor
+    storage and the backends, and recording a custom rule on the eager tape needs the
+    reverse interpreter; both sit in layers above this one (docs/design.md, "Layers"). So
+    this layer keeps only the slot: ``gpuad.eval`` installs the trace that runs
+    primitives, and ``gpuad.interpreters.reverse`` its subclass that also records custom
+    rules. ``bind`` calls whichever is installed; nothing here imports upward."""
+
+    differentiating = True  # until the reverse interpreter installs custom-rule recording
+    level = 0
+
+    def process(self, prim, tracers, params):
+        raise GpuadRuntimeError(f"{prim.name}: no evaluator is installed (import gpuad)")
+
+
+_eval_trace = EvalTrace()
+_eval_process = _eval_trace.process
+
+
+def install_eval_trace(trace):
+    """Make ``trace`` the bottom of the stack (see NOTE [the eval trace is installed
+    from above])."""
+    global _eval_trace, _eval_process
+    _eval_trace = trace
+    _eval_process = trace.process
+
+
+def eval_trace():
+    return _eval_trace
+
+
+def _no_transpose(linear, zeros_in, cts):
+    raise GpuadRuntimeError("linear_transpose: reverse mode is not loaded (import gpuad)")
+
+
+_transposer = _no_transpose
+
+
+def install_linear_transpose(fn):
+    """Reverse mode provides :func:`linear_transpose` (installed from above, as the eval
+    trace is)."""
+    global _transposer
+    _transposer = fn
+
+
+def linear_transpose(linear, zeros_in, cts):
+    """The input cotangents of ``linear`` (a function linear in its tensor inputs,
+    returning a list of tensors) for output cotangents ``cts``, as a tuple: one reverse
+    pass at the inputs ``zeros_in``. For VJP rules in the ops layer written as the
+    transpose of their tangent map, as JAX gets reverse mode from its JVP rules."""
+    return _transposer(linear, zeros_in, cts)
 
 
 class new_trace:
@@ -157,6 +227,136 @@ class enable_grad(no_grad):
         return self
 
 
+# -- values -------------------------------------------------------------------------
+class TensorBase:
+    """What a tensor and a tracer share: shape metadata here; the operators and methods
+    of API.md are installed by the ops layer (``gpuad.ops.methods``), as JAX installs
+    them on its tracer, and NumPy's protocols by ``gpuad.numpy_dispatch``."""
+
+    __slots__ = ()
+    __array_priority__ = 1000  # NumPy defers binary operators to us
+    __hash__ = object.__hash__  # kept when the ops layer installs __eq__
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def size(self):
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+    def __len__(self):
+        if not self.shape:
+            raise GpuadTypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+
+def transform_name(trace):
+    """The user-facing transform that owns ``trace`` (jacfwd, grad, vmap, ...)."""
+    return trace.transform_name or type(trace).__name__
+
+
+class Tracer(TensorBase):
+    """A value inside a transform. Subclasses hold their trace's data."""
+
+    __slots__ = ("_trace",)
+    requires_grad = False
+    grad = None
+
+    @property
+    def shape(self):
+        return self.aval[0]
+
+    @property
+    def dtype(self):
+        return self.aval[1]
+
+    @property
+    def device(self):
+        return self.aval[2]
+
+    def _concrete_error(self, what):
+        return TracerBoolConversionError(
+            f"{what}: the value of a tensor traced by {transform_name(self._trace)} is not "
+            "known while the transform traces the function (data-dependent Python control "
+            "flow); use ad.where(cond, a, b) instead of if/else on tensor values")
+
+    def _array_error(self, what):
+        return TracerArrayConversionError(
+            f"{what} of a value traced by {transform_name(self._trace)}: converting it to a "
+            "concrete array would silently drop its derivative (or its batch dimension). "
+            "Use gpuad functions (ad.sin, ad.linalg.inv, ...) instead of NumPy functions on "
+            "traced values (a Python list of traced values: ad.stack(values) stacks them "
+            "differentiably); to use a differentiated value as a constant, convert it inside "
+            "`with ad.no_grad():`")
+
+    def _lowered(self, what):
+        """The concrete tensor under this tracer when every trace in between is a
+        differentiating trace suspended by an active ``no_grad`` (the user asked for a
+        constant); else a TracerArrayConversionError."""
+        boundary = _state.nograd_level
+        x = _lower_suspended(self, boundary) if boundary >= 0 else self
+        if isinstance(x, Tracer):
+            raise x._array_error(what)
+        return x
+
+    # Under differentiation (not under vmap or jit) the primal value is concrete, as in
+    # torch.func: Python control flow, float() and item() see it and treat it as a
+    # constant. Under vmap or jit there is no single value and they raise.
+    _has_concrete_primal = False
+
+    def _concrete(self, what):
+        x = self
+        while isinstance(x, Tracer):
+            if not x._has_concrete_primal:
+                raise x._concrete_error(what)
+            x = x.primal
+        return x
+
+    def __bool__(self):
+        return bool(self._concrete("bool"))
+
+    def __float__(self):
+        return float(self._concrete("float"))
+
+    def __int__(self):
+        return int(self._concrete("int"))
+
+    def __index__(self):
+        return self._concrete("__index__").__index__()
+
+    def item(self):
+        return self._concrete("item").item()
+
+    def numpy(self):
+        return self._lowered("Tensor.numpy()").numpy()
+
+    def tolist(self):
+        return self._concrete("tolist").tolist()
+
+    def __array__(self, dtype=None, copy=None):
+        return self._lowered("np.asarray/__array__").__array__(dtype)
+
+    def requires_grad_(self, requires_grad=True):
+        return self
+
+    def to(self, device):
+        if device == self.device:
+            return self
+        raise GpuadRuntimeError("Tensor.to: moving a traced tensor between devices inside a "
+                                "transform is not supported")
+
+    def __repr__(self):
+        return f"{type(self).__name__}(shape={self.shape}, dtype={self.dtype}, level={self._trace.level})"
+
+
 def _lower_suspended(x, boundary):
     while isinstance(x, Tracer):
         tr = x._trace
@@ -172,12 +372,8 @@ def _lower_suspended(x, boundary):
     return x
 
 
-_eval_prim = None
-
-
 def bind(prim, args, params):
     """Apply primitive ``prim`` to tensor ``args`` with static ``params``."""
-    global _eval_prim
     top = None
     boundary = _state.nograd_level
     any_tracer = False
@@ -186,10 +382,7 @@ def bind(prim, args, params):
             any_tracer = True
             break
     if not any_tracer:
-        if _eval_prim is None:
-            from .eval import eval_prim as _e
-            _eval_prim = _e
-        return _eval_prim(prim, args, params)
+        return _eval_process(prim, args, params)
     if boundary >= 0:
         args = [_lower_suspended(a, boundary) for a in args]
     for a in args:
@@ -202,8 +395,7 @@ def bind(prim, args, params):
             if top is None or tr.level > top.level:
                 top = tr
     if top is None:
-        from .eval import eval_prim
-        return eval_prim(prim, args, params)
+        return _eval_process(prim, args, params)
     tracers = [a if (isinstance(a, Tracer) and a._trace is top) else top.lift(a)
                for a in args]
     return top.process(prim, tracers, params)
@@ -250,16 +442,10 @@ def custom_jvp_call(fun, jvp, args):
     it (``Trace.process_custom_jvp_call``); without one the eager tape records it when
     an argument requires grad."""
     args, top = _custom_top(args)
-    if top is None:
-        from .interpreters.reverse import eager_custom_jvp
-        return eager_custom_jvp(fun, jvp, args)
-    return top.process_custom_jvp_call(fun, jvp, args)
+    return (top or _eval_trace).process_custom_jvp_call(fun, jvp, args)
 
 
 def custom_vjp_call(name, fun, fwd, bwd, args):
     """The ``bind`` of a ``custom_vjp`` function (see :func:`custom_jvp_call`)."""
     args, top = _custom_top(args)
-    if top is None:
-        from .interpreters.reverse import eager_custom_vjp
-        return eager_custom_vjp(name, fun, fwd, bwd, args)
-    return top.process_custom_vjp_call(name, fun, fwd, bwd, args)
+    return (top or _eval_trace).process_custom_vjp_call(name, fun, fwd, bwd, args)

@@ -1,9 +1,11 @@
-"""Evaluating a primitive on concrete tensors, and recording the eager tape."""
+"""Evaluating a primitive on concrete tensors, and recording the eager tape: the
+bottom trace's rule for primitives (NOTE [the eval trace is installed from above])."""
 from __future__ import annotations
 
 from . import core, launches
 from .backends import get_backend
 from .errors import GpuadValueError
+from .tape import Node
 from .tensor import Tensor
 
 
@@ -45,9 +47,18 @@ def _eval_on(prim, args, params, backend, device):
 
 
 def _record(prim, args, params, out):
-    from .tape import Node
-
     parents = [a._node if (a._requires_grad and i not in prim.nondiff_args) else None
                for i, a in enumerate(args)]
     out._node = Node(prim, args, params, out, parents)
     out._requires_grad = True
+
+
+class EvalTrace(core.EvalTrace):
+    """Runs primitives on concrete tensors; custom rules are the reverse interpreter's
+    (``gpuad.interpreters.reverse.EagerTrace``)."""
+
+    # ``bind`` calls it straight, with no frame of the trace's own: the eager hot path
+    process = staticmethod(eval_prim)
+
+
+core.install_eval_trace(EvalTrace())

@@ -20,6 +20,7 @@ import inspect
 
 import numpy as np
 
+from .core import TensorBase, Tracer, transform_name
 from .errors import GpuadTypeError
 
 # NumPy ufunc name -> gpuad function name, where they differ
@@ -38,12 +39,15 @@ PARAM_RENAMES = {"a_min": "min", "a_max": "max", "ddof": "correction", "reps": "
 IGNORED = {"optimize"}
 # NumPy modules searched, and the gpuad module that answers each
 MODULES = {"numpy": "gpuad", "numpy.linalg": "gpuad.linalg", "numpy.fft": "gpuad.fft"}
+# those gpuad modules, given by ``gpuad`` itself when it installs the protocols
+# (``install``): this module sits below the public namespace and does not import it
+_NAMESPACES = {}
 
 
 def _dot(x1, x2):
     """``np.dot``: a product for scalars, ``matmul`` up to a 2-D right operand, else the
     sum over the last axis of ``x1`` and the second-to-last of ``x2``."""
-    import gpuad as ad
+    ad = _NAMESPACES["gpuad"]
     a, b = ad.asarray(x1) if not _is_tensor(x1) else x1, ad.asarray(x2) if not _is_tensor(x2) else x2
     if a.ndim == 0 or b.ndim == 0:
         return ad.multiply(a, b)
@@ -54,17 +58,16 @@ def _dot(x1, x2):
 
 def _outer(x1, x2):
     """``np.outer`` flattens its inputs (gpuad's ``outer`` batches over leading dims)."""
-    import gpuad as ad
+    ad = _NAMESPACES["gpuad"]
     return ad.outer(ad.ravel(x1), ad.ravel(x2))
 
 
 def _einsum(*operands):
-    import gpuad as ad
+    ad = _NAMESPACES["gpuad"]
     return ad.einsum(*operands)
 
 
 def _is_tensor(x):
-    from .tensor import TensorBase
     return isinstance(x, TensorBase)
 
 
@@ -147,7 +150,7 @@ def table(rebuild=False):
     global _TABLE
     if _TABLE is not None and not rebuild:
         return _TABLE
-    import gpuad
+    gpuad = _NAMESPACES["gpuad"]
     ufuncs = {}
     for name in sorted(dir(np)):
         uf = getattr(np, name)
@@ -159,10 +162,7 @@ def table(rebuild=False):
     funcs = {}
     for np_mod_name, ad_mod_name in MODULES.items():
         np_mod = importlib.import_module(np_mod_name)
-        try:
-            ad_mod = importlib.import_module(ad_mod_name)
-        except ImportError:
-            continue
+        ad_mod = _NAMESPACES[ad_mod_name]
         for name in sorted(dir(np_mod)):
             f = getattr(np_mod, name)
             if name.startswith("_") or isinstance(f, (np.ufunc, type)) or not callable(f):
@@ -187,10 +187,9 @@ def table(rebuild=False):
 
 
 def _transform_note(values):
-    from .tensor import Tracer, _transform_name
     for v in values:
         if isinstance(v, Tracer):
-            return f" (called on a value traced by {_transform_name(v._trace)})"
+            return f" (called on a value traced by {transform_name(v._trace)})"
     return ""
 
 
@@ -399,6 +398,41 @@ def doc_table(path):
     text = Path(path).read_text(encoding="utf-8")
     i, j = text.index(_COVERAGE_START), text.index(_COVERAGE_END) + len(_COVERAGE_END) + 1
     return text[i:j]
+
+
+# -- the protocols on gpuad's values (docs/numpy.md) ----------------------------------
+# A NumPy function or ufunc called on a gpuad tensor runs gpuad's own function: the
+# result is a gpuad tensor, differentiable and batchable. What gpuad does not implement
+# raises GpuadTypeError; it never converts. They are installed from here, the layer
+# that knows gpuad's namespace, as the ops layer installs the operators.
+def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
+    for x in inputs + tuple(kwargs.get("out") or ()):
+        if (hasattr(type(x), "__array_ufunc__") and not isinstance(x, (np.ndarray, TensorBase))
+                and not np.isscalar(x)):
+            return NotImplemented  # NEP 13: a foreign array type decides
+    out = array_ufunc(ufunc, method, inputs, kwargs)
+    if out is not None:
+        return out
+    raise unimplemented(f"numpy.{ufunc.__name__}", inputs)
+
+
+def _array_function(self, func, types, args, kwargs):
+    if not all(issubclass(t, (np.ndarray, TensorBase)) for t in types):
+        return NotImplemented  # NEP 18: an unknown array type takes part
+    return array_function(func, args, kwargs)
+
+
+def _array_namespace(self, api_version=None):
+    return _NAMESPACES["gpuad"]
+
+
+def install(namespaces):
+    """Install NumPy's protocols on gpuad's values; ``namespaces`` maps the names in
+    ``MODULES`` ("gpuad", "gpuad.linalg", "gpuad.fft") to those modules."""
+    _NAMESPACES.update(namespaces)
+    TensorBase.__array_ufunc__ = _array_ufunc
+    TensorBase.__array_function__ = _array_function
+    TensorBase.__array_namespace__ = _array_namespace
 
 
 def main(argv=None):

@@ -13,13 +13,14 @@ import numbers
 
 import numpy as np
 
-from .core import new_trace
+from .core import Tracer, new_trace
 from .errors import GpuadTypeError, GpuadValueError
 from .interpreters.batching import BatchTrace, BatchTracer
 from .interpreters.jvp import JVPTrace, JVPTracer
 from .interpreters.reverse import ReverseTrace, ReverseTracer
 from .pytree import tree_flatten, tree_unflatten
-from .tape import LeafNode, backprop
+from .interpreters.backprop import backprop
+from .tape import LeafNode
 from .tensor import TensorBase
 
 # ---------------------------------------------------------------------------------
@@ -112,12 +113,14 @@ def _split_aux(out, has_aux, fn):
 
 
 def _lower(x, trace):
-    """Strip this trace's tracer wrapper (for aux values and primal outputs)."""
-    if isinstance(x, (JVPTracer, ReverseTracer)) and x._trace is trace:
-        return x.primal
-    if isinstance(x, BatchTracer) and x._trace is trace:
-        return x.val  # only used where the value is known to be unbatched
-    return x
+    """Strip this trace's tracer wrapper (for aux values and primal outputs; under vmap
+    only where the value is known to be unbatched)."""
+    return x.primal if _owned(x, trace) else x
+
+
+def _owned(x, trace):
+    """Whether ``x`` is a tracer of ``trace`` (each transform reads its own tracers)."""
+    return isinstance(x, Tracer) and x._trace is trace
 
 
 def _lower_tree(tree, trace):
@@ -177,7 +180,7 @@ def _jvp(func, primals, tangents, has_aux, fn):
         prim_out, tan_out = [], []
         for x in o_leaves:
             x = _out_leaf(x, fn)
-            if isinstance(x, JVPTracer) and x._trace is tr:
+            if _owned(x, tr):
                 prim_out.append(x.primal)
                 tan_out.append(x.tangent if x.tangent is not None else _zeros_like(x.primal))
             else:
@@ -221,7 +224,7 @@ def _vjp(func, primals, has_aux, fn, check_dtype=True):
         prim_out, nodes = [], []
         for x in o_leaves:
             x = _out_leaf(x, fn)
-            traced = isinstance(x, ReverseTracer) and x._trace is tr
+            traced = _owned(x, tr)
             if check_dtype and not traced and x.dtype.kind not in "fc":
                 # a comparison or another non-differentiable integer/bool result: torch.func
                 # refuses it too (a traced one reaches its cast's rule, which says so)
@@ -584,7 +587,7 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
             od = _broadcast_prefix(out_dims, out, "vmap", "argument 'out_dims'")
             res = []
             for x, d in zip(o_leaves, od):
-                batched = isinstance(x, BatchTracer) and x._trace is tr
+                batched = _owned(x, tr)
                 if d is None:
                     if batched and x.bdim is not None:
                         raise GpuadValueError("vmap: out_dims=None for an output that depends on the "

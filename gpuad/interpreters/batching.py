@@ -4,16 +4,30 @@ this interpreter, so every op of ``jacfwd``/``jacrev`` runs once for all of them
 """
 from __future__ import annotations
 
-from ..core import Trace, custom_jvp_call, custom_vjp_call
+from ..core import Trace, Tracer, custom_jvp_call, custom_vjp_call
+from ..errors import GpuadRuntimeError
 from ..pytree import tree_flatten, tree_unflatten
-from ..tensor import Tracer
 
 
 class BatchTrace(Trace):
+    transform_name = "vmap"
+
     def __init__(self, axis_size, randomness="error"):
         super().__init__()
         self.axis_size = axis_size
         self.randomness = randomness
+
+    # NOTE [randomness under vmap] (gpuad/ops/random.py)
+    def random_batch(self, fn):
+        if self.randomness == "error":
+            raise GpuadRuntimeError(
+                f"{fn}: random op called inside vmap with randomness='error'; pass "
+                "randomness='different' (independent draws per batch member) or 'same' "
+                "(one draw shared by the batch) to vmap (or jacfwd)")
+        return self.axis_size if self.randomness == "different" else None
+
+    def wrap_random(self, value):
+        return BatchTracer(self, value, 0)
 
     def lift(self, x):
         return BatchTracer(self, x, None)
@@ -24,7 +38,6 @@ class BatchTrace(Trace):
         if all(d is None for d in dims):
             return prim.bind(*vals, **params)
         if prim.batch is None:
-            from ..errors import GpuadRuntimeError
             raise GpuadRuntimeError(f"{prim.name}: no batching rule is registered")
         out, odim = prim.batch(vals, dims, **params)
         if odim is None:

@@ -1,13 +1,13 @@
 """Forward mode: tracers carry (primal, tangent); ``None`` is a symbolic zero."""
 from __future__ import annotations
 
-from ..core import Trace
+from ..core import Trace, Tracer
 from ..pytree import tree_flatten, tree_unflatten
-from ..tensor import Tracer
 
 
 class JVPTrace(Trace):
     differentiating = True
+    transform_name = "jvp"
 
     def lift(self, x):
         return JVPTracer(self, x, None)

@@ -1,16 +1,22 @@
 """Reverse mode: tracers carry (primal, tape node). The tape is replayed by
-``gpuad.tape.backprop`` after the function returns."""
+``gpuad.interpreters.backprop`` after the function returns. The eager tape's bottom
+trace gets its custom-rule recording from here (``EagerTrace``)."""
 from __future__ import annotations
 
 from .. import core
-from ..core import Trace, new_trace
+from ..core import Trace, Tracer, new_trace
+from ..errors import GpuadRuntimeError, GpuadTypeError
+from ..eval import EvalTrace
+from ..ops.creation import zeros
 from ..pytree import tree_flatten, tree_unflatten
-from ..tape import CustomNode, LeafNode, Node, backprop
-from ..tensor import Tensor, Tracer
+from ..tape import CustomNode, LeafNode, Node
+from ..tensor import Tensor
+from .backprop import backprop
 
 
 class ReverseTrace(Trace):
     differentiating = True
+    transform_name = "vjp"
 
     def lift(self, x):
         return ReverseTracer(self, x, None)
@@ -25,7 +31,6 @@ class ReverseTrace(Trace):
         if all(p is None for p in parents):
             return out
         if prim.vjp is None:
-            from ..errors import GpuadRuntimeError
             raise GpuadRuntimeError(f"{prim.name}: no reverse-mode (VJP) rule is registered")
         return ReverseTracer(self, out, Node(prim, primals, params, out, parents))
 
@@ -66,7 +71,6 @@ def eager_custom_vjp(name, fun, fwd, bwd, args):
 
 
 def _zeros(x):
-    from ..ops.creation import zeros
     return zeros(x.shape, dtype=x.dtype, device=x.device)
 
 
@@ -121,7 +125,6 @@ def _custom_jvp_node(trace, fun, jvp, args):
 
 
 def _custom_vjp_node(trace, name, fun, fwd, bwd, args):
-    from ..errors import GpuadTypeError
     primals, parents = _split(trace, args)
     res = fwd(*primals)
     if not isinstance(res, (tuple, list)) or len(res) != 2:
@@ -142,3 +145,18 @@ def _custom_vjp_node(trace, name, fun, fwd, bwd, args):
 
     return tree_unflatten(otd, [_attach(trace, x, CustomNode(node_vjp_for(j), parents))
                                 for j, x in enumerate(o)])
+
+
+class EagerTrace(EvalTrace):
+    """The bottom trace with the eager tape's custom rules: a call no transform sees is
+    recorded on the tape when an argument requires grad."""
+
+    def process_custom_jvp_call(self, fun, jvp, tracers):
+        return eager_custom_jvp(fun, jvp, tracers)
+
+    def process_custom_vjp_call(self, name, fun, fwd, bwd, tracers):
+        return eager_custom_vjp(name, fun, fwd, bwd, tracers)
+
+
+core.install_eval_trace(EagerTrace())
+core.install_linear_transpose(_transpose)

@@ -6,7 +6,6 @@ import numbers
 
 import numpy as np
 
-from .. import core
 from ..backends import get_backend, get_default_device
 from ..errors import GpuadAxisError, GpuadTypeError, GpuadValueError, GpuadIndexError
 from ..tensor import Tensor, TensorBase

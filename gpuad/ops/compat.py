@@ -478,8 +478,8 @@ def matrix_rank(A, tol=None, hermitian=False, *, rtol=None):
 def cond(x, p=None):
     """``np.linalg.cond``: ``S.max() / S.min()`` for ``p`` None, 2 or -2 (-2: the
     inverse ratio), else ``norm(x, p) * norm(inv(x), p)``."""
-    from .decomp import svdvals
-    from .linalg import inv, norm
+    from .decomp import norm, svdvals
+    from .linalg import inv
     from .pointwise import divide, multiply
     from .reductions import max as _max, min as _min
     t = _t(x, "linalg.cond", "x")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import core
 from ..errors import GpuadTypeError, GpuadValueError
 from ..primitive import Primitive
 from ._util import bdim_front_or_broadcast, batch_size, coerce, norm_one_axis
@@ -44,10 +45,9 @@ def _vjp_by_transpose(tangent):
     tangents, **params)`` (linear in ``tangents``): one reverse pass over it, as JAX
     gets reverse mode from its JVP rules."""
     def vjp(ct, out, *primals, **params):
-        from ..interpreters.reverse import _transpose
         from .creation import zeros
         zs = [zeros(p.shape, dtype=p.dtype, device=p.device) for p in primals]
-        return _transpose(lambda *ts: [tangent(primals, out, ts, **params)], zs, [ct])
+        return core.linear_transpose(lambda *ts: [tangent(primals, out, ts, **params)], zs, [ct])
     return vjp
 
 

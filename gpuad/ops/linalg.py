@@ -543,14 +543,6 @@ def solve(x1, x2):
     return squeeze(y, -1) if vector else y
 
 
-def norm(x, ord=None, axis=None, keepdims=False):
-    """NumPy's ``linalg.norm``: vector norms (``axis`` an int, or None on 1-D input),
-    matrix norms (``axis`` a pair, or None on 2-D input with an ``ord``), and the 2-norm
-    of the flattened input (``axis`` and ``ord`` None). Defined in ``ops/decomp.py``."""
-    from .decomp import norm as _norm
-    return _norm(x, ord, axis, keepdims)
-
-
 def _vector_norm_axes(x, ord, ax_t, keepdims):
     """The vector norm of order ``ord`` over the axes ``ax_t`` (a tuple) of ``x``."""
     from . import pointwise as P

@@ -15,7 +15,6 @@ import numpy as np
 from .. import core, launches
 from ..backends import get_backend
 from ..errors import GpuadRuntimeError
-from ..interpreters.batching import BatchTrace, BatchTracer
 from ..tensor import Tensor
 from .creation import _device, _shape
 
@@ -56,15 +55,11 @@ def _draw(fn, kind, shape, dtype, device):
         raise GpuadRuntimeError(
             f"{fn}: random ops inside ad.jit would be frozen into the compiled function; "
             "draw the random tensor outside and pass it as an argument")
-    traces = [t for t in core.state().stack if isinstance(t, BatchTrace)]
-    for t in traces:
-        if t.randomness == "error":
-            raise GpuadRuntimeError(
-                f"{fn}: random op called inside vmap with randomness='error'; pass "
-                "randomness='different' (independent draws per batch member) or 'same' "
-                "(one draw shared by the batch) to vmap (or jacfwd)")
-    batched = [t for t in traces if t.randomness == "different"]
-    full = tuple(t.axis_size for t in batched) + tuple(shape)
+    # each trace says how a draw under it is batched (Trace.random_batch): vmap's with
+    # randomness="different" adds an axis of independent draws, "error" raises
+    axes = [(t, t.random_batch(fn)) for t in core.state().stack]
+    batched = [(t, n) for t, n in axes if n is not None]
+    full = tuple(n for _, n in batched) + tuple(shape)
     g = _generator(dev)
     be = get_backend(dev)
     with _lock, be.activate():
@@ -77,8 +72,8 @@ def _draw(fn, kind, shape, dtype, device):
     launches.record_dispatch(fn, dev)  # on a GPU the kernels count themselves
     out = Tensor._make(be.asarray(arr), dev)
     # wrap from the outermost trace inwards: each level's tracer holds the outer ones
-    for t in batched:
-        out = BatchTracer(t, out, 0)
+    for t, _ in batched:
+        out = t.wrap_random(out)
     return out
 
 
