@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from . import core
 
+# name -> primitive: for listing every primitive (tests, tools) and refusing a second
+# registration of one name; no rule is looked up through it
 registry: dict[str, "Primitive"] = {}
 
 
@@ -20,13 +22,17 @@ class Primitive:
         (symbolic zero); tangent_out may be None.
     vjp(ct, out, *primals, **params) -> tuple of cotangents (None = zero), one per input
     batch(vals, dims, **params) -> (out, out_dim); dims entries are int or None
+
+    Rules are found through the object (``prim.jvp``, ``prim.numpy``, or a table keyed by
+    the primitive in the module that needs one), never by comparing ``name``: the name is
+    for display (errors, launch records, reprs). ``tests/test_rules_by_object.py`` checks it.
     """
 
     __slots__ = ("name", "impl", "jvp", "vjp", "batch", "expr", "differentiable",
-                 "kernel", "nondiff_args", "vjp_takes_needs", "__weakref__")
+                 "kernel", "nondiff_args", "vjp_takes_needs", "numpy", "quiet", "__weakref__")
 
     def __init__(self, name, impl, *, differentiable=True, kernel=True, expr=None,
-                 nondiff_args=()):
+                 nondiff_args=(), numpy=None, quiet=False):
         if name in registry:
             raise ValueError(f"primitive {name!r} registered twice")
         self.name = name
@@ -42,6 +48,14 @@ class Primitive:
         # so it never computes cotangents for constants (a weight captured by a jacrev'd
         # function would otherwise get a per-example cotangent that is thrown away)
         self.vjp_takes_needs = False
+        # the NumPy function it maps to (pointwise: a ufunc or a function of the same
+        # arrays; reductions: np.sum and friends), which the eager cpu backend calls; None
+        # when there is none (then the kernel expression, compiled by Numba). Backends get
+        # it from the impl (they sit below this registry and never look a rule up by name).
+        self.numpy = numpy
+        # True when ``numpy`` raises no floating-point warnings worth silencing, so the cpu
+        # backend skips np.errstate (it costs about 1 us an op)
+        self.quiet = quiet
         registry[name] = self
 
     def bind(self, *args, **params):

@@ -119,25 +119,32 @@ def _ieee_lgamma(x):
         return math.inf if x == x else x
 
 
+# The one table of ``math`` functions (as kernel expressions call them) and the array
+# function of the same meaning, by its name in NumPy's API, which CuPy and simcupy share.
+# Two places evaluate a kernel expression with array functions: a simulated launch
+# (:class:`_IEEEMath`, NumPy's) and the GPU backends' dtype fallback (``_XpMath`` in
+# ``gpuad.backends.cudasim``, the device's array module's). ``lgamma`` and ``erf`` are no
+# array functions: each place supplies its own.
+MATH_TO_ARRAY = {
+    "sin": "sin", "cos": "cos", "tan": "tan", "asin": "arcsin", "acos": "arccos",
+    "atan": "arctan", "atan2": "arctan2", "sinh": "sinh", "cosh": "cosh", "tanh": "tanh",
+    "asinh": "arcsinh", "acosh": "arccosh", "atanh": "arctanh", "exp": "exp",
+    "exp2": "exp2", "expm1": "expm1", "log": "log", "log2": "log2", "log10": "log10",
+    "log1p": "log1p", "sqrt": "sqrt", "pow": "power", "fabs": "fabs", "hypot": "hypot",
+    "fmod": "fmod", "floor": "floor", "ceil": "ceil", "trunc": "trunc",
+    "copysign": "copysign", "isnan": "isnan", "isinf": "isinf", "isfinite": "isfinite",
+}
+
+
 class _IEEEMath:
     def __init__(self):
         import math
 
         import numpy as np
         self._math = math
-        table = {
-            "sin": np.sin, "cos": np.cos, "tan": np.tan, "asin": np.arcsin,
-            "acos": np.arccos, "atan": np.arctan, "atan2": np.arctan2, "sinh": np.sinh,
-            "cosh": np.cosh, "tanh": np.tanh, "asinh": np.arcsinh, "acosh": np.arccosh,
-            "atanh": np.arctanh, "exp": np.exp, "exp2": np.exp2, "expm1": np.expm1,
-            "log": np.log, "log2": np.log2, "log10": np.log10, "log1p": np.log1p,
-            "sqrt": np.sqrt, "pow": np.power, "fabs": np.fabs, "hypot": np.hypot,
-            "fmod": np.fmod, "floor": np.floor, "ceil": np.ceil, "trunc": np.trunc,
-            "copysign": np.copysign, "isnan": np.isnan, "isinf": np.isinf,
-            "isfinite": np.isfinite, "lgamma": _ieee_lgamma,
-        }
-        for name, fn in table.items():
-            setattr(self, name, fn)
+        for name, array_name in MATH_TO_ARRAY.items():
+            setattr(self, name, getattr(np, array_name))
+        self.lgamma = _ieee_lgamma
 
     def __getattr__(self, name):  # constants (pi, inf, nan) and total functions (erf)
         return getattr(self._math, name)

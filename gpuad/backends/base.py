@@ -45,17 +45,24 @@ class Backend:
         return isinstance(arr, np.ndarray)
 
     # -- kernels ------------------------------------------------------------------
-    def elementwise(self, name: str, expr: str, arrays, out_dtype):
+    def elementwise(self, name: str, expr: str, arrays, out_dtype, fn=None, quiet=False):
         """Pointwise op over broadcast ``arrays``.
 
-        ``name`` is the primitive name (the CPU backend maps it to a NumPy ufunc);
-        ``expr`` is the scalar expression of the registry, in inputs ``a0, a1, ...``
-        (e.g. ``"math.sin(a0)"``), which GPU backends compile into a kernel.
+        The caller (a primitive's impl) hands over what the primitive declares: ``expr``,
+        its scalar expression in inputs ``a0, a1, ...`` (e.g. ``"math.sin(a0)"``), which GPU
+        backends compile into a kernel; ``fn``, the NumPy function it maps to (or None),
+        which the CPU backend calls (the expression, compiled by Numba, where it is None);
+        ``quiet``: ``fn`` raises no floating-point warnings worth silencing. ``name`` is
+        the primitive's name, for messages only: a backend sits below the registry and
+        never looks a rule up by name.
         """
         raise NotImplementedError
 
-    def reduce(self, name: str, x, axes: tuple, keepdims: bool):
-        """Reduction ``name`` in {"sum", "prod", "max", "min"} over ``axes``."""
+    def reduce(self, op: str, x, axes: tuple, keepdims: bool, fn=None):
+        """Reduction ``op`` in {"sum", "prod", "max", "min"} (the kernel template's
+        combining operator, and the array module's function of that name) over ``axes``;
+        ``fn``: the NumPy function the primitive declares (``np.sum``, ...), which the CPU
+        backend calls."""
         raise NotImplementedError
 
     def small_linalg(self, name: str, *arrays):

@@ -6,28 +6,14 @@ import numpy as np
 
 from .base import Backend
 
-# Primitive name -> NumPy function. Eager pointwise dispatch on the CPU uses NumPy's
-# ufuncs: for one op at a time they are as fast as a compiled loop and need no
-# compile step. Fused chains go through Numba (gpuad.jit).
-_UFUNCS = {
-    "neg": np.negative, "sin": np.sin, "cos": np.cos, "tan": np.tan, "asin": np.arcsin,
-    "acos": np.arccos, "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh,
-    "tanh": np.tanh, "asinh": np.arcsinh, "acosh": np.arccosh, "atanh": np.arctanh,
-    "exp": np.exp, "exp2": np.exp2, "expm1": np.expm1, "log": np.log, "log2": np.log2,
-    "log10": np.log10, "log1p": np.log1p, "sqrt": np.sqrt, "square": np.square,
-    "reciprocal": np.reciprocal, "abs": np.abs, "sign": np.sign,
-    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide,
-    "pow": np.power, "atan2": np.arctan2, "maximum": np.maximum, "minimum": np.minimum,
-    "eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
-    "gt": np.greater, "ge": np.greater_equal, "logical_not": np.logical_not,
-    "logical_and": np.logical_and, "logical_or": np.logical_or,
-    "floor": np.floor, "ceil": np.ceil, "trunc": np.trunc, "rint": np.rint,
-    "remainder": np.remainder, "hypot": np.hypot, "logaddexp": np.logaddexp,
-    "logaddexp2": np.logaddexp2, "sinc": np.sinc, "fmax": np.fmax, "fmin": np.fmin,
-}
+# Eager pointwise dispatch on the CPU calls the NumPy function each primitive declares
+# (``Primitive.numpy``, handed over by its impl as ``fn``): for one op at a time NumPy's
+# ufuncs are as fast as a compiled loop and need no compile step. Fused chains go
+# through Numba (gpuad.jit). The two below are the NumPy functions of ``sigmoid`` and
+# ``erf``, which NumPy lacks.
 
 
-def _sigmoid(x):
+def sigmoid(x):
     # Split by sign so neither branch overflows exp.
     out = np.empty_like(x)
     pos = x >= 0
@@ -37,30 +23,21 @@ def _sigmoid(x):
     return out
 
 
-def _erf(x):
+def erf(x):
     from .cpu_special import erf
 
     return erf(x)
-
-
-# ops that raise no floating-point warnings worth silencing (errstate costs ~1 us)
-_QUIET = frozenset(["add", "sub", "mul", "neg", "eq", "ne", "lt", "le", "gt", "ge", "abs",
-                    "maximum", "minimum", "where", "sin", "cos", "tanh", "sigmoid",
-                    "logical_not", "logical_and", "logical_or", "sign", "atan", "square"])
-
-_EXTRA = {"sigmoid": _sigmoid, "erf": _erf, "where": np.where}
 
 
 class CpuBackend(Backend):
     name = "cpu"
     xp = np
 
-    def elementwise(self, name, expr, arrays, out_dtype):
-        fn = _UFUNCS.get(name) or _EXTRA.get(name)
-        if fn is None:  # no NumPy ufunc: the kernel expression, compiled by Numba
+    def elementwise(self, name, expr, arrays, out_dtype, fn=None, quiet=False):
+        if fn is None:  # no NumPy function: the kernel expression, compiled by Numba
             from .cpu_special import expr_ufunc
             fn = expr_ufunc(expr, len(arrays))
-        if name in _QUIET:
+        if quiet:  # (np.errstate costs about 1 us)
             out = fn(*arrays)
         else:
             # log(-1), 1/0 and friends give nan/inf silently, as torch does
@@ -72,8 +49,9 @@ class CpuBackend(Backend):
             out = out.astype(out_dtype)
         return out
 
-    def reduce(self, name, x, axes, keepdims):
-        fn = {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min}[name]
+    def reduce(self, op, x, axes, keepdims, fn=None):
+        if fn is None:  # (a caller without the primitive's function: NumPy's of that name)
+            fn = getattr(np, op)
         return np.asarray(fn(x, axis=axes, keepdims=keepdims))
 
     def small_linalg(self, name, *arrays):

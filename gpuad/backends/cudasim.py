@@ -57,7 +57,8 @@ class KernelBackend(Backend):
             return self.xp.asarray(data, dtype=dtype)
 
     # -- kernels ------------------------------------------------------------------
-    def elementwise(self, name, expr, arrays, out_dtype):
+    def elementwise(self, name, expr, arrays, out_dtype, fn=None, quiet=False):
+        # (the kernel expression is the rule here: ``fn`` and ``quiet`` are the cpu's)
         from gpuad import kernels
         if expr is None:
             raise NotImplementedError(f"{self.name} backend: primitive {name!r} has no kernel "
@@ -94,17 +95,17 @@ class KernelBackend(Backend):
                     self.xp.broadcast_to(out.astype(dt, copy=False), shape)).reshape(shape))
             return res
 
-    def reduce(self, name, x, axes, keepdims):
+    def reduce(self, op, x, axes, keepdims, fn=None):
         from gpuad import kernels
         x = self.xp.asarray(x)
         try:
-            return kernels.run_reduce(name, x, axes, keepdims, self.target)
+            return kernels.run_reduce(op, x, axes, keepdims, self.target)
         except kernels.UnsupportedDtype:
             # Fallback: bool, small-int and complex reductions (sum of a mask, any/all
             # patterns) go to the array module on the same device.
             kernels.stats.fallbacks["reduce"] += 1
-            fn = getattr(self.xp, name)  # sum, prod, max, min
-            return self.xp.asarray(fn(x, axis=axes, keepdims=keepdims))
+            xp_fn = getattr(self.xp, op)  # the array module's sum, prod, max, min
+            return self.xp.asarray(xp_fn(x, axis=axes, keepdims=keepdims))
 
     def small_linalg(self, name, *arrays):
         from gpuad import kernels
@@ -162,13 +163,12 @@ class CudaSimBackend(KernelBackend):
 
 # -- array-module evaluation of a kernel expression (the dtype fallback) --------------------
 
-_MATH_NAMES = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "atan2": "arctan2",
-               "asinh": "arcsinh", "acosh": "arccosh", "atanh": "arctanh", "pow": "power",
-               "fabs": "abs"}
-
-
 class _XpMath:
     def __init__(self, xp):
+        # math function -> array function: the kernels' one table (gpuad.kernels.target),
+        # but fabs as abs, which complex values (this fallback's main case) have
+        from gpuad.kernels.target import MATH_TO_ARRAY
+        self._names = dict(MATH_TO_ARRAY, fabs="abs")
         self._xp = xp
         self._mod = getattr(xp, "module", xp)  # the array module under a counting proxy
 
@@ -204,7 +204,7 @@ class _XpMath:
         if name in ("pi", "e", "inf", "nan", "tau"):
             import math
             return getattr(math, name)
-        return getattr(self._xp, _MATH_NAMES.get(name, name))
+        return getattr(self._xp, self._names.get(name, name))
 
 
 class _Vectorize(ast.NodeTransformer):

@@ -38,21 +38,21 @@ def _zero(o, *args):
 
 
 # -- rounding: zero derivatives (NOTE [rounding in kernels]) -----------------------------
-floor_p = defpointwise("floor", _guarded("floor"), _zero)
-ceil_p = defpointwise("ceil", _guarded("ceil"), _zero)
-trunc_p = defpointwise("trunc", _guarded("trunc"), _zero)
+floor_p = defpointwise("floor", _guarded("floor"), _zero, numpy=np.floor)
+ceil_p = defpointwise("ceil", _guarded("ceil"), _zero, numpy=np.ceil)
+trunc_p = defpointwise("trunc", _guarded("trunc"), _zero, numpy=np.trunc)
 # round half to even (NumPy's rint): floor, then up when the rest is above one half, or
 # exactly one half and the floor is odd (F - 2 floor(F / 2): exact for integer-valued F,
 # and written with floor alone, which Numba, CUDA and NumPy all have; Numba has no fmod)
 _F = _guarded("floor")
 rint_p = defpointwise(
     "rint", f"({_F} + 1.0 if (a0 - {_F} > 0.5 or (a0 - {_F} == 0.5 and "
-            f"{_F} - 2.0 * math.floor({_F} * 0.5) != 0.0)) else {_F})", _zero)
+            f"{_F} - 2.0 * math.floor({_F} * 0.5) != 0.0)) else {_F})", _zero, numpy=np.rint)
 
 # -- remainder: NumPy's (and Python's) sign convention, the sign of the divisor. The
 # derivative is 1 in x1 and -floor(x1 / x2) in x2 (torch's and JAX's rule).
 remainder_p = defpointwise("remainder", "a0 % a1", lambda o, x, y: _c(o, 1.0),
-                           lambda o, x, y: negative(floor(divide(x, y))))
+                           lambda o, x, y: negative(floor(divide(x, y))), numpy=np.remainder)
 
 
 def _hypot_den(o):
@@ -62,7 +62,7 @@ def _hypot_den(o):
 
 hypot_p = defpointwise("hypot", "math.hypot(a0, a1)",
                        lambda o, x, y: divide(x, _hypot_den(o)),
-                       lambda o, x, y: divide(y, _hypot_den(o)))
+                       lambda o, x, y: divide(y, _hypot_den(o)), numpy=np.hypot)
 
 # logaddexp: NumPy's branches (equal arguments give x + log 2, so -inf and inf stay
 # themselves); the partials are exp(x - out) and exp(y - out), softmax weights
@@ -71,12 +71,14 @@ logaddexp_p = defpointwise(
     "logaddexp",
     f"(a0 + {_LN2!r} if a0 == a1 else (a0 + math.log1p(math.exp(a1 - a0)) if a0 > a1 else "
     f"(a1 + math.log1p(math.exp(a0 - a1)) if a0 < a1 else a0 - a1)))",
-    lambda o, x, y: exp(subtract(x, o)), lambda o, x, y: exp(subtract(y, o)))
+    lambda o, x, y: exp(subtract(x, o)), lambda o, x, y: exp(subtract(y, o)),
+    numpy=np.logaddexp)
 logaddexp2_p = defpointwise(
     "logaddexp2",
     f"(a0 + 1.0 if a0 == a1 else (a0 + math.log1p(2.0 ** (a1 - a0)) / {_LN2!r} if a0 > a1 else "
     f"(a1 + math.log1p(2.0 ** (a0 - a1)) / {_LN2!r} if a0 < a1 else a0 - a1)))",
-    lambda o, x, y: exp2(subtract(x, o)), lambda o, x, y: exp2(subtract(y, o)))
+    lambda o, x, y: exp2(subtract(x, o)), lambda o, x, y: exp2(subtract(y, o)),
+    numpy=np.logaddexp2)
 
 # sinc(x) = sin(pi x) / (pi x), 1 at 0. Its derivative (cos(pi x) - sinc(x)) / x cancels
 # near 0, so below |x| = 0.01 the Taylor series -pi^2 x/3 + pi^4 x^3/30 - pi^6 x^5/840 is
@@ -98,7 +100,7 @@ def _sinc_d(o, x):
 
 
 sinc_p = defpointwise("sinc", f"(1.0 if a0 == 0.0 else math.sin({_PI} * a0) / ({_PI} * a0))",
-                      _sinc_d)
+                      _sinc_d, numpy=np.sinc)
 
 
 # fmax / fmin: NaN-ignoring maximum / minimum (NumPy's); where one argument is NaN the
@@ -119,9 +121,9 @@ def _fext_d(own, first):
 
 
 fmax_p = defpointwise("fmax", "(a1 if a0 != a0 else (a0 if a1 != a1 else max(a0, a1)))",
-                      _fext_d(_max_d0, True), _fext_d(_max_d1, False))
+                      _fext_d(_max_d0, True), _fext_d(_max_d1, False), numpy=np.fmax)
 fmin_p = defpointwise("fmin", "(a1 if a0 != a0 else (a0 if a1 != a1 else min(a0, a1)))",
-                      _fext_d(_max_d1, True), _fext_d(_max_d0, False))
+                      _fext_d(_max_d1, True), _fext_d(_max_d0, False), numpy=np.fmin)
 
 
 # ---------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from ..backends.cpu import erf as _np_erf, sigmoid as _np_sigmoid
 from ..errors import GpuadTypeError
 from ..primitive import Primitive
 from ..tensor import Tensor, TensorBase
@@ -19,15 +20,16 @@ from ._util import batch_elementwise, broadcast_shapes, coerce, instantiate, kno
 _BOOL = np.dtype(bool)
 
 
-def _impl(name, expr, out_bool=False):
+def _impl(p, out_bool=False):
     # inputs were coerced to one dtype by the public function, so the output dtype
-    # is the first input's (bool for comparisons)
+    # is the first input's (bool for comparisons). The backend gets the primitive's
+    # kernel expression and NumPy function (its name only for messages).
     if out_bool:
         def impl(be, *arrays):
-            return be.elementwise(name, expr, arrays, _BOOL)
+            return be.elementwise(p.name, p.expr, arrays, _BOOL, p.numpy, p.quiet)
     else:
         def impl(be, *arrays):
-            return be.elementwise(name, expr, arrays, arrays[0].dtype)
+            return be.elementwise(p.name, p.expr, arrays, arrays[0].dtype, p.numpy, p.quiet)
     return impl
 
 
@@ -53,11 +55,16 @@ def unbroadcast(ct, shape):
     return reshape(out, shape)
 
 
-def defpointwise(name, expr, *derivs, differentiable=True, out_bool=False):
+def defpointwise(name, expr, *derivs, differentiable=True, out_bool=False, numpy=None,
+                 quiet=False):
     """Register an n-ary pointwise primitive from its expression and, per input, a
-    partial derivative ``d(out, *inputs) -> tensor``; JVP and VJP both follow."""
-    p = Primitive(name, _impl(name, expr, out_bool), expr=expr,
-                  differentiable=differentiable and bool(derivs))
+    partial derivative ``d(out, *inputs) -> tensor``; JVP and VJP both follow.
+    ``numpy``: the NumPy function it maps to, which eager cpu calls run (None: the
+    expression, compiled by Numba); ``quiet``: that function raises no floating-point
+    warnings worth silencing (see ``Primitive``)."""
+    p = Primitive(name, None, expr=expr, differentiable=differentiable and bool(derivs),
+                  numpy=numpy, quiet=quiet)
+    p.impl = _impl(p, out_bool)
     batch_elementwise(p)
     if not p.differentiable:
         return p
@@ -105,12 +112,15 @@ def _c(x, v):
 # ---------------------------------------------------------------------------------
 # arithmetic (derivatives refer to the public functions defined further down)
 
-add_p = defpointwise("add", "a0 + a1", lambda o, x, y: ONE, lambda o, x, y: ONE)
-sub_p = defpointwise("sub", "a0 - a1", lambda o, x, y: ONE, lambda o, x, y: MINUS_ONE)
-mul_p = defpointwise("mul", "a0 * a1", lambda o, x, y: y, lambda o, x, y: x)
+add_p = defpointwise("add", "a0 + a1", lambda o, x, y: ONE, lambda o, x, y: ONE,
+                     numpy=np.add, quiet=True)
+sub_p = defpointwise("sub", "a0 - a1", lambda o, x, y: ONE, lambda o, x, y: MINUS_ONE,
+                     numpy=np.subtract, quiet=True)
+mul_p = defpointwise("mul", "a0 * a1", lambda o, x, y: y, lambda o, x, y: x,
+                     numpy=np.multiply, quiet=True)
 div_p = defpointwise("div", "a0 / a1", lambda o, x, y: reciprocal(y),
-                     lambda o, x, y: negative(divide(o, y)))
-neg_p = defpointwise("neg", "-a0", lambda o, x: MINUS_ONE)
+                     lambda o, x, y: negative(divide(o, y)), numpy=np.true_divide)
+neg_p = defpointwise("neg", "-a0", lambda o, x: MINUS_ONE, numpy=np.negative, quiet=True)
 
 
 def _safe_log(x):
@@ -132,7 +142,8 @@ def _pow_d0(o, x, y):
 pow_p = defpointwise(
     "pow", "a0 ** a1",
     _pow_d0,
-    lambda o, x, y: where(equal(x, 0), _c(o, 0.0), multiply(o, _safe_log(x))))
+    lambda o, x, y: where(equal(x, 0), _c(o, 0.0), multiply(o, _safe_log(x))),
+    numpy=np.power)
 
 
 def _atan2_den(y, x):
@@ -145,7 +156,7 @@ def _atan2_den(y, x):
 atan2_p = defpointwise(
     "atan2", "math.atan2(a0, a1)",
     lambda o, y, x: divide(x, _atan2_den(y, x)),
-    lambda o, y, x: negative(divide(y, _atan2_den(y, x))))
+    lambda o, y, x: negative(divide(y, _atan2_den(y, x))), numpy=np.arctan2)
 
 
 def _max_d0(o, x, y):
@@ -156,43 +167,53 @@ def _max_d1(o, x, y):
     return add(astype(less(x, y), o.dtype), multiply(_c(o, 0.5), astype(equal(x, y), o.dtype)))
 
 
-maximum_p = defpointwise("maximum", "max(a0, a1)", _max_d0, _max_d1)
-minimum_p = defpointwise("minimum", "min(a0, a1)", _max_d1, _max_d0)
+maximum_p = defpointwise("maximum", "max(a0, a1)", _max_d0, _max_d1, numpy=np.maximum,
+                         quiet=True)
+minimum_p = defpointwise("minimum", "min(a0, a1)", _max_d1, _max_d0, numpy=np.minimum,
+                         quiet=True)
 
 # ---------------------------------------------------------------------------------
-# unary math: name -> (kernel expression, derivative(out, x))
+# unary math: name -> (kernel expression, NumPy function, quiet, derivative(out, x));
+# quiet: the NumPy function raises no floating-point warnings worth silencing
 
 _LN2, _LN10 = math.log(2.0), math.log(10.0)
+_Q, _W = True, False  # quiet, or may warn (the cpu runs it under np.errstate)
 UNARY = {
-    "sin": ("math.sin(a0)", lambda o, x: cos(x)),
-    "cos": ("math.cos(a0)", lambda o, x: negative(sin(x))),
-    "tan": ("math.tan(a0)", lambda o, x: add(_c(o, 1.0), square(o))),
-    "asin": ("math.asin(a0)", lambda o, x: rsqrt1m(x)),
-    "acos": ("math.acos(a0)", lambda o, x: negative(rsqrt1m(x))),
-    "atan": ("math.atan(a0)", lambda o, x: reciprocal(add(_c(o, 1.0), square(x)))),
-    "sinh": ("math.sinh(a0)", lambda o, x: cosh(x)),
-    "cosh": ("math.cosh(a0)", lambda o, x: sinh(x)),
-    "tanh": ("math.tanh(a0)", lambda o, x: subtract(_c(o, 1.0), square(o))),
-    "asinh": ("math.asinh(a0)", lambda o, x: reciprocal(sqrt(add(square(x), _c(o, 1.0))))),
-    "acosh": ("math.acosh(a0)", lambda o, x: reciprocal(sqrt(subtract(square(x), _c(o, 1.0))))),
-    "atanh": ("math.atanh(a0)", lambda o, x: reciprocal(subtract(_c(o, 1.0), square(x)))),
-    "exp": ("math.exp(a0)", lambda o, x: o),
-    "exp2": ("2.0 ** a0", lambda o, x: multiply(o, _c(o, _LN2))),
-    "expm1": ("math.expm1(a0)", lambda o, x: add(o, _c(o, 1.0))),
-    "log": ("math.log(a0)", lambda o, x: reciprocal(x)),
-    "log2": ("math.log2(a0)", lambda o, x: reciprocal(multiply(x, _c(o, _LN2)))),
-    "log10": ("math.log10(a0)", lambda o, x: reciprocal(multiply(x, _c(o, _LN10)))),
-    "log1p": ("math.log1p(a0)", lambda o, x: reciprocal(add(x, _c(o, 1.0)))),
-    "sqrt": ("math.sqrt(a0)", lambda o, x: divide(_c(o, 0.5), o)),
-    "square": ("a0 * a0", lambda o, x: multiply(_c(o, 2.0), x)),
-    "reciprocal": ("1.0 / a0", lambda o, x: negative(square(o))),
-    "abs": ("abs(a0)", lambda o, x: sign(x)),
-    "sigmoid": ("1.0 / (1.0 + math.exp(-a0))", lambda o, x: multiply(o, subtract(_c(o, 1.0), o))),
-    "erf": ("math.erf(a0)",
+    "sin": ("math.sin(a0)", np.sin, _Q, lambda o, x: cos(x)),
+    "cos": ("math.cos(a0)", np.cos, _Q, lambda o, x: negative(sin(x))),
+    "tan": ("math.tan(a0)", np.tan, _W, lambda o, x: add(_c(o, 1.0), square(o))),
+    "asin": ("math.asin(a0)", np.arcsin, _W, lambda o, x: rsqrt1m(x)),
+    "acos": ("math.acos(a0)", np.arccos, _W, lambda o, x: negative(rsqrt1m(x))),
+    "atan": ("math.atan(a0)", np.arctan, _Q,
+             lambda o, x: reciprocal(add(_c(o, 1.0), square(x)))),
+    "sinh": ("math.sinh(a0)", np.sinh, _W, lambda o, x: cosh(x)),
+    "cosh": ("math.cosh(a0)", np.cosh, _W, lambda o, x: sinh(x)),
+    "tanh": ("math.tanh(a0)", np.tanh, _Q, lambda o, x: subtract(_c(o, 1.0), square(o))),
+    "asinh": ("math.asinh(a0)", np.arcsinh, _W,
+              lambda o, x: reciprocal(sqrt(add(square(x), _c(o, 1.0))))),
+    "acosh": ("math.acosh(a0)", np.arccosh, _W,
+              lambda o, x: reciprocal(sqrt(subtract(square(x), _c(o, 1.0))))),
+    "atanh": ("math.atanh(a0)", np.arctanh, _W,
+              lambda o, x: reciprocal(subtract(_c(o, 1.0), square(x)))),
+    "exp": ("math.exp(a0)", np.exp, _W, lambda o, x: o),
+    "exp2": ("2.0 ** a0", np.exp2, _W, lambda o, x: multiply(o, _c(o, _LN2))),
+    "expm1": ("math.expm1(a0)", np.expm1, _W, lambda o, x: add(o, _c(o, 1.0))),
+    "log": ("math.log(a0)", np.log, _W, lambda o, x: reciprocal(x)),
+    "log2": ("math.log2(a0)", np.log2, _W, lambda o, x: reciprocal(multiply(x, _c(o, _LN2)))),
+    "log10": ("math.log10(a0)", np.log10, _W,
+              lambda o, x: reciprocal(multiply(x, _c(o, _LN10)))),
+    "log1p": ("math.log1p(a0)", np.log1p, _W, lambda o, x: reciprocal(add(x, _c(o, 1.0)))),
+    "sqrt": ("math.sqrt(a0)", np.sqrt, _W, lambda o, x: divide(_c(o, 0.5), o)),
+    "square": ("a0 * a0", np.square, _Q, lambda o, x: multiply(_c(o, 2.0), x)),
+    "reciprocal": ("1.0 / a0", np.reciprocal, _W, lambda o, x: negative(square(o))),
+    "abs": ("abs(a0)", np.abs, _Q, lambda o, x: sign(x)),
+    "sigmoid": ("1.0 / (1.0 + math.exp(-a0))", _np_sigmoid, _Q,
+                lambda o, x: multiply(o, subtract(_c(o, 1.0), o))),
+    "erf": ("math.erf(a0)", _np_erf, _W,
             lambda o, x: multiply(_c(o, 2.0 / math.sqrt(math.pi)), exp(negative(square(x))))),
 }
-for _name, (_expr, _d) in UNARY.items():
-    globals()[_name + "_p"] = defpointwise(_name, _expr, _d)
+for _name, (_expr, _np_fn, _quiet, _d) in UNARY.items():
+    globals()[_name + "_p"] = defpointwise(_name, _expr, _d, numpy=_np_fn, quiet=_quiet)
 
 
 
@@ -206,7 +227,8 @@ def _real_dtype(dt):
 
 
 def _abs_impl(be, x):
-    return be.elementwise("abs", "abs(a0)", (x,), _real_dtype(x.dtype))
+    return be.elementwise(abs_p.name, abs_p.expr, (x,), _real_dtype(x.dtype), abs_p.numpy,
+                          abs_p.quiet)
 
 
 def _abs_dir(x, out):
@@ -236,23 +258,28 @@ abs_p.impl, abs_p.jvp, abs_p.vjp = _abs_impl, _abs_jvp, _abs_vjp
 # sign: derivative zero almost everywhere; kept differentiable (zero gradients rather
 # than "does not require grad"), as torch does.
 sign_p = defpointwise("sign", "(1.0 if a0 > 0 else (-1.0 if a0 < 0 else 0.0))",
-                      lambda o, x: _c(o, 0.0))
+                      lambda o, x: _c(o, 0.0), numpy=np.sign, quiet=True)
 
 # comparisons and logic: bool results, no derivative
-_CMP = {"eq": "a0 == a1", "ne": "a0 != a1", "lt": "a0 < a1", "le": "a0 <= a1",
-        "gt": "a0 > a1", "ge": "a0 >= a1", "logical_and": "a0 and a1",
-        "logical_or": "a0 or a1"}
-for _name, _expr in _CMP.items():
-    globals()[_name + "_p"] = defpointwise(_name, _expr, out_bool=True)
-logical_not_p = defpointwise("logical_not", "not a0", out_bool=True)
+# (name -> kernel expression, NumPy function; all quiet)
+_CMP = {"eq": ("a0 == a1", np.equal), "ne": ("a0 != a1", np.not_equal),
+        "lt": ("a0 < a1", np.less), "le": ("a0 <= a1", np.less_equal),
+        "gt": ("a0 > a1", np.greater), "ge": ("a0 >= a1", np.greater_equal),
+        "logical_and": ("a0 and a1", np.logical_and), "logical_or": ("a0 or a1", np.logical_or)}
+for _name, (_expr, _np_fn) in _CMP.items():
+    globals()[_name + "_p"] = defpointwise(_name, _expr, out_bool=True, numpy=_np_fn, quiet=True)
+logical_not_p = defpointwise("logical_not", "not a0", out_bool=True, numpy=np.logical_not,
+                             quiet=True)
 
 
 # where(cond, x, y): cond is not differentiated
 def _where_impl(be, c, x, y):
-    return be.elementwise("where", "(a1 if a0 else a2)", (c, x, y), np.result_type(x.dtype, y.dtype))
+    return be.elementwise(where_p.name, where_p.expr, (c, x, y),
+                          np.result_type(x.dtype, y.dtype), where_p.numpy, where_p.quiet)
 
 
-where_p = Primitive("where", _where_impl, expr="(a1 if a0 else a2)", nondiff_args=(0,))
+where_p = Primitive("where", _where_impl, expr="(a1 if a0 else a2)", nondiff_args=(0,),
+                    numpy=np.where, quiet=True)
 batch_elementwise(where_p)
 
 

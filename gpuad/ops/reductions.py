@@ -28,22 +28,24 @@ def _expand_back(ct, x_shape, axes, keepdims):
     return broadcast_to_p.bind(c, shape=tuple(x_shape))
 
 
-def _reduction(name):
+def _reduction(op, numpy):
+    # ``op``: the kernel template's combining operator (and the array module's function
+    # of that name); ``numpy``: the NumPy function eager cpu calls run
     def impl(be, x, axes, keepdims):
-        return be.reduce(name, x, axes, keepdims)
-    p = Primitive("reduce_" + name, impl)
+        return be.reduce(op, x, axes, keepdims, p.numpy)
+    p = Primitive("reduce_" + op, impl, numpy=numpy)
     batch_unary_axes(p, ("axes",))
     return p
 
 
 # -- sum: linear ----------------------------------------------------------------
-sum_p = _reduction("sum")
+sum_p = _reduction("sum", np.sum)
 sum_p.jvp = lambda p, t, axes, keepdims: (sum_p.bind(p[0], axes=axes, keepdims=keepdims),
                                           sum_p.bind(t[0], axes=axes, keepdims=keepdims))
 sum_p.vjp = lambda ct, out, x, axes, keepdims: (_expand_back(ct, x.shape, axes, keepdims),)
 
 # -- prod -----------------------------------------------------------------------
-prod_p = _reduction("prod")
+prod_p = _reduction("prod", np.prod)
 
 
 def _excl_cumprod(x):
@@ -108,8 +110,8 @@ prod_p.vjp = _prod_vjp
 
 
 # -- max / min: the derivative is shared evenly among tied extrema --------------
-def _extremum(name):
-    p = _reduction(name)
+def _extremum(name, numpy):
+    p = _reduction(name, numpy)
 
     def mask(out, x, axes, keepdims):
         from .pointwise import astype, divide, equal
@@ -130,8 +132,8 @@ def _extremum(name):
     return p
 
 
-max_p = _extremum("max")
-min_p = _extremum("min")
+max_p = _extremum("max", np.max)
+min_p = _extremum("min", np.min)
 
 # -- cumsum: linear, transpose is a reversed cumsum -------------------------------
 cumsum_p = Primitive("cumsum", lambda be, x, axis: be.xp.cumsum(x, axis=axis))
