@@ -135,7 +135,7 @@ def _unroll_start(loop, inputs, stmts, axes, reduced):
 def source(stmts, inputs, outs, loop, name, reduced=None, strided=()):
     """Module text for one group.
 
-    ``stmts``: ``(target, prim name, expression, operands, dtype)`` in dependency order;
+    ``stmts``: ``(target, primitive, expression, operands, dtype)`` in dependency order;
     operands are ``a<i>`` (input i), earlier targets or ``fold.Lit`` values.
     ``inputs``: ``(shape in the loop, dtype, values or None)``, values given for small
     constants, which are folded into unrolled code. ``outs``: ``(target, dtype, shape

@@ -23,6 +23,7 @@ import numpy as np
 
 from gpuad.kernels.elementwise import typed_literals
 
+from ..ops.pointwise import div_p, mul_p
 from .fusion import substitute
 from .rowplan import literal
 
@@ -211,11 +212,11 @@ class _Writer:
         ``fold.py``: a product with a constant zero (a quotient with a zero numerator) is
         zero, as in the cpu's unrolled kernels, even where the other factor is inf."""
         value = substitute(typed_literals(nest.expr), args)
-        if nest.prim not in ("mul", "div") or nest.dtype.kind != "f":
+        if (nest.prim is not mul_p and nest.prim is not div_p) or nest.dtype.kind != "f":
             return value
         zero = "_ft(0.0)"
         consts = [i for i, (st, _) in enumerate(nest.operands[:2])
-                  if st.kind == "const" and (nest.prim == "mul" or i == 0)]
+                  if st.kind == "const" and (nest.prim is mul_p or i == 0)]
         for i in consts:
             if args[i] in ("_ft(0.0)", "_ft(-0.0)"):
                 return zero

@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from ..ops.pointwise import add_p, div_p, mul_p, sub_p, where_p
 from .fusion import substitute
 
 
@@ -64,31 +65,31 @@ def _is(x, value):
 
 
 def fold(prim, expr, args, dtypes, out_dtype):
-    """Fold one statement. ``args``: operands, each a ``Lit`` or a local name;
-    ``dtypes``: their dtypes. Returns a ``Lit``, the name of an operand the result
-    equals, or None when the statement must be computed."""
+    """Fold one statement of primitive ``prim``. ``args``: operands, each a ``Lit`` or
+    a local name; ``dtypes``: their dtypes. Returns a ``Lit``, the name of an operand
+    the result equals, or None when the statement must be computed."""
     out_dtype = np.dtype(out_dtype)
 
     def same(i):  # operand i, if the result can simply be it
         return args[i] if np.dtype(dtypes[i]) == out_dtype else None
 
-    if prim == "where" and isinstance(args[0], Lit):
+    if prim is where_p and isinstance(args[0], Lit):
         return same(1 if args[0].v else 2)
-    if prim == "add":
+    if prim is add_p:
         if _is(args[1], 0):
             return same(0)
         if _is(args[0], 0):
             return same(1)
-    elif prim == "sub" and _is(args[1], 0):
+    elif prim is sub_p and _is(args[1], 0):
         return same(0)
-    elif prim == "mul":
+    elif prim is mul_p:
         if _is(args[0], 0) or _is(args[1], 0):
             return Lit(0, out_dtype)
         if _is(args[1], 1):
             return same(0)
         if _is(args[0], 1):
             return same(1)
-    elif prim == "div":
+    elif prim is div_p:
         if _is(args[0], 0):
             return Lit(0, out_dtype)
         if _is(args[1], 1):

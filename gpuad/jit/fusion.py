@@ -11,6 +11,8 @@ import re
 
 import numpy as np
 
+from ..ops.reductions import sum_p
+from ..ops.shape import broadcast_to_p
 from .graph import host_value
 
 _FUSABLE_DTYPES = {np.dtype(t) for t in ("float32", "float64", "int32", "int64", "bool")}
@@ -40,7 +42,7 @@ def expr_of(eqn):
     """The kernel expression of a pointwise equation. ``broadcast_to`` is the identity
     in a kernel, whose inputs are read with broadcasting."""
     return eqn.prim.expr if eqn.prim.expr is not None else \
-        ("a0" if eqn.prim.name == "broadcast_to" else None)
+        ("a0" if eqn.prim is broadcast_to_p else None)
 
 
 def fusable(eqn):
@@ -65,7 +67,7 @@ def _joins_as_reduction(e, producer):
     unrolled values (NOTE [reductions in kernels] in codegen_cpu). Without keepdims its
     value leaves the group as an output only: inside it, NumPy's right-aligned
     broadcasting would read it along the wrong axes."""
-    if e.prim.name != "reduce_sum" or len(e.inputs) != 1:
+    if e.prim is not sum_p or len(e.inputs) != 1:
         return None
     v = e.inputs[0]
     g = producer.get(v.id)
@@ -106,7 +108,7 @@ def partition(graph, reductions=False, exclude=()):
     for e in graph.eqns:
         in_steps = {id(producer[v.id]): producer[v.id] for v in e.inputs if v.id in producer}
         joined = None
-        view = e.prim.name == "broadcast_to"  # a view unless it joins a kernel
+        view = e.prim is broadcast_to_p  # a view unless it joins a kernel
         if fusable(e):
             # Prefer a producer's group (vertical fusion), then any group of the same
             # shape (horizontal fusion of siblings such as sin(x) and cos(x)), newest
@@ -231,7 +233,7 @@ def _locals(g, consts):
 
 def group_body(g, consts):
     """The group as statements over inputs a0..ak, for ``codegen_cpu.source``: the
-    run-time array inputs, and ``(target, prim name, expression, operands, dtype)``
+    run-time array inputs, and ``(target, primitive, expression, operands, dtype)``
     per equation, 0-d constants given as ``fold.Lit`` operands."""
     from .fold import Lit
     lits, arrays = literal_inputs(g, consts)
@@ -242,7 +244,7 @@ def group_body(g, consts):
     stmts = []
     for e in g.eqns:
         name = f"t{e.out.id}"
-        stmts.append((name, e.prim.name, expr_of(e), [local[v.id] for v in e.inputs], e.out.dtype))
+        stmts.append((name, e.prim, expr_of(e), [local[v.id] for v in e.inputs], e.out.dtype))
         local[e.out.id] = name
     return arrays, stmts
 
@@ -251,7 +253,7 @@ def reductions_of(g):
     """{target: output shape with the summed axes kept as 1} of the group's sums."""
     out = {}
     for e in g.eqns:
-        if e.prim.name == "reduce_sum":
+        if e.prim is sum_p:
             nd = len(g.shape)
             axes = _summed_axes(e, nd)
             out[f"t{e.out.id}"] = tuple(1 if k in axes else n for k, n in enumerate(g.shape))

@@ -167,6 +167,8 @@ def _hashable(v):
 def simplify(graph):
     """Common-subexpression elimination (reshape chains shortened), then dead-code
     elimination."""
+    from ..ops.pointwise import stop_gradient_p
+    from ..ops.shape import reshape_p
     alias = {}
     seen = {}
     eqns = []
@@ -174,10 +176,10 @@ def simplify(graph):
     for e in graph.eqns:
         ins = [alias.get(v.id, v) for v in e.inputs]
         e.inputs = ins
-        if e.prim.name == "stop_gradient":  # identity at run time
+        if e.prim is stop_gradient_p:  # identity at run time
             alias[e.out.id] = ins[0]
             continue
-        if e.prim.name == "reshape":
+        if e.prim is reshape_p:
             # a chain of reshapes is one reshape, and one back to the start is none,
             # so a reduction's keepdims value reaches its broadcast directly
             src = reshaped.get(ins[0].id, ins[0])
@@ -186,7 +188,7 @@ def simplify(graph):
                 continue
             e.inputs = ins = [src]
             reshaped[e.out.id] = src
-        key = (e.prim.name, tuple(v.id for v in ins), _param_key(e.params))
+        key = (e.prim, tuple(v.id for v in ins), _param_key(e.params))
         prev = seen.get(key)
         if prev is not None:
             alias[e.out.id] = prev

@@ -13,6 +13,9 @@ import os
 import numpy as np
 
 from ..backends import get_backend
+from ..ops.indexing import gather_p
+from ..ops.reductions import sum_p
+from ..ops.shape import reshape_p
 from . import buffers, codegen_cpu, fusion, row_kernel, rowplan, rows
 from .graph import Var
 
@@ -207,7 +210,7 @@ def _lower(graph, device, unfused):
                 steps.append(_build_group(s, device, graph.consts, views))
             except codegen_cpu.KernelTooLarge as e:
                 raise codegen_cpu.KernelTooLarge(
-                    e.args[0], {x.out.id for x in s.eqns if x.prim.name == "reduce_sum"}) from None
+                    e.args[0], {x.out.id for x in s.eqns if x.prim is sum_p}) from None
             n_kernels += 1 if device == "cpu" else len({tuple(v.shape) for v in s.outputs})
         else:
             steps.append(_eqn_step(s))
@@ -226,10 +229,9 @@ def _component_views(graph):
     fifth of the neo-Hookean Jacobian's time."""
     views = set()
     for e in graph.eqns:
-        name = e.prim.name
-        if name == "gather" and len(e.inputs) == 1:  # no index arrays: basic indexing
+        if e.prim is gather_p and len(e.inputs) == 1:  # no index arrays: basic indexing
             views.add(e.out.id)
-        elif name == "reshape" and e.inputs[0].id in views and \
+        elif e.prim is reshape_p and e.inputs[0].id in views and \
                 [n for n in e.inputs[0].shape if n != 1] == [n for n in e.out.shape if n != 1]:
             views.add(e.out.id)
     return views

@@ -29,6 +29,7 @@ import numpy as np
 from ..backends import get_backend
 from ..ops.indexing import _np_index, gather_p, scatter_add_p
 from ..ops.linalg import einsum_p
+from ..ops.pointwise import astype_p, conj_p, stop_gradient_p
 from ..ops.reductions import max_p, min_p, prod_p, sum_p
 from ..ops.shape import broadcast_to_p, concat_p, flip_p, reshape_p, transpose_p
 from . import rows as _rows
@@ -89,7 +90,7 @@ class Nest:
         self.update = update
         self.dtype = np.dtype(dtype)
         self.group = None  # the fused group (fusion.partition) of its equation, if any
-        self.prim = None   # the elementwise primitive's name (for constant folding)
+        self.prim = None   # the elementwise primitive (for constant folding)
         self.pairwise = False  # a sum in NumPy's pairwise order (NOTE [pairwise sums])
 
 
@@ -277,14 +278,14 @@ class _Lowering:
         if prim in _MOVES:
             return self.move(e)
         expr = expr_of(e)
-        if expr is None and prim.name in ("astype", "stop_gradient") or \
-                (prim.name == "conj" and out.dtype.kind != "c"):
+        if expr is None and (prim is astype_p or prim is stop_gradient_p) or \
+                (prim is conj_p and out.dtype.kind != "c"):
             expr = "a0"
         if expr is not None:
             ops = [self.operand(v, shape, len(out.shape)) for v in e.inputs]
             target = self.local(out)
             nest = Nest(shape, target, expr, ops, out.dtype)
-            nest.prim = prim.name
+            nest.prim = prim
             self.nests.append(nest)
             return
         if prim in _REDUCE:

@@ -25,8 +25,14 @@ from __future__ import annotations
 
 import numpy as np
 
-_POINTWISE_LIKE = {"astype", "conj", "stop_gradient"}
-_REDUCTIONS = {"reduce_sum", "reduce_max", "reduce_min", "reduce_prod"}
+from ..ops.indexing import gather_p, scatter_add_p
+from ..ops.linalg import cofactor_p, det_p, einsum_p, inv_p, solve_p
+from ..ops.pointwise import astype_p, conj_p, stop_gradient_p
+from ..ops.reductions import cumsum_p, max_p, min_p, prod_p, sum_p
+from ..ops.shape import broadcast_to_p, concat_p, flip_p, reshape_p, transpose_p
+
+# elementwise without a kernel expression (and broadcast_to, a view read elementwise)
+_POINTWISE_LIKE = frozenset((astype_p, conj_p, stop_gradient_p))
 
 
 class Rows:
@@ -102,8 +108,9 @@ def _rule(e, rows, n, equal=frozenset(), as_rows=None):
     constants of equal rows, read as rows (and added to ``rows`` and ``as_rows``) where
     they meet the rows in an elementwise equation or a concat."""
     ins = e.inputs
-    name = e.prim.name
-    if equal and (e.prim.expr is not None or name in _POINTWISE_LIKE or name == "concat"):
+    prim = e.prim
+    pointwise = prim.expr is not None or prim in _POINTWISE_LIKE
+    if equal and (pointwise or prim is concat_p):
         for v in ins:
             if v.id in equal and len(v.shape) == len(e.out.shape):
                 rows.add(v.id)
@@ -112,12 +119,11 @@ def _rule(e, rows, n, equal=frozenset(), as_rows=None):
     out = e.out
     if not any(r):
         # a row-free value broadcast over the rows is a row value (of equal rows)
-        return e.prim.name == "broadcast_to" and _leads(out, n) and \
+        return prim is broadcast_to_p and _leads(out, n) and \
             (len(ins[0].shape) < len(out.shape) or ins[0].shape[0] == 1)
     if not _leads(out, n):
         return None
-    p = e.params
-    if e.prim.expr is not None or name in _POINTWISE_LIKE or name == "broadcast_to":
+    if pointwise or prim is broadcast_to_p:
         # elementwise with broadcasting: row inputs align with the output's axis 0, and a
         # row-free input of the same rank must broadcast over it (size 1 there)
         for v, is_row in zip(ins, r):
@@ -127,31 +133,28 @@ def _rule(e, rows, n, equal=frozenset(), as_rows=None):
             elif is_row:
                 return None
         return True
-    if name == "reshape":
-        return _leads(ins[0], n)
-    if name == "transpose":
-        return p["perm"][0] == 0
-    if name in _REDUCTIONS:
-        nd = len(ins[0].shape)
-        return all(a % nd != 0 for a in p["axes"]) or None
-    if name == "cumsum":
-        return p["axis"] % len(ins[0].shape) != 0 or None
-    if name == "flip":
-        return all(a % len(ins[0].shape) != 0 for a in p["axes"]) or None
-    if name == "concat":
-        # (one row: a row-free input of leading size 1 is that row's value)
-        rowwise = all(is_row or (n == 1 and v.shape[0] == 1) for v, is_row in zip(ins, r))
-        return (rowwise and p["axis"] % len(out.shape) != 0) or None
-    if name in ("gather", "scatter_add"):
-        return _index_rule(e, r, n)
-    if name == "einsum":
-        return _einsum_rule(p["subscripts"], ins, r)
-    if name in ("det", "inv", "cofactor"):
-        return len(ins[0].shape) >= 3 or None
-    if name == "solve":
-        a, b = ins
-        return (all(r) and len(a.shape) >= 3 and len(b.shape) == len(a.shape)) or None
-    return None
+    rule = _RULES.get(prim)
+    return None if rule is None else rule(e, r, n)
+
+
+def _reduction_rule(e, r, n):
+    nd = len(e.inputs[0].shape)
+    return all(a % nd != 0 for a in e.params["axes"]) or None
+
+
+def _concat_rule(e, r, n):
+    # (one row: a row-free input of leading size 1 is that row's value)
+    rowwise = all(is_row or (n == 1 and v.shape[0] == 1) for v, is_row in zip(e.inputs, r))
+    return (rowwise and e.params["axis"] % len(e.out.shape) != 0) or None
+
+
+def _batched_matrix_rule(e, r, n):  # det, inv, cofactor
+    return len(e.inputs[0].shape) >= 3 or None
+
+
+def _solve_rule(e, r, n):
+    a, b = e.inputs
+    return (all(r) and len(a.shape) >= 3 and len(b.shape) == len(a.shape)) or None
 
 
 def _index_rule(e, r, n):
@@ -168,12 +171,13 @@ def _index_rule(e, r, n):
         return None
     if any(s is Ellipsis for s in spec[1:]) and pos:
         return None
-    if e.prim.name == "scatter_add" and e.params["shape"][0] != n:
+    if e.prim is scatter_add_p and e.params["shape"][0] != n:
         return None
     return True
 
 
-def _einsum_rule(subscripts, ins, r):
+def _einsum_rule(e, r, n):
+    subscripts, ins = e.params["subscripts"], e.inputs
     if "..." in subscripts or "->" not in subscripts:
         return None
     lhs, out = subscripts.split("->")
@@ -192,6 +196,23 @@ def _einsum_rule(subscripts, ins, r):
         if not is_row and row in t:
             return None
     return True
+
+
+# the row rule of each primitive that is not elementwise: ``rule(e, r, n)`` (``r``: which
+# inputs carry rows) -> True / None as ``_rule`` says; a primitive not here mixes rows
+_RULES = {
+    reshape_p: lambda e, r, n: _leads(e.inputs[0], n),
+    transpose_p: lambda e, r, n: e.params["perm"][0] == 0,
+    sum_p: _reduction_rule, max_p: _reduction_rule, min_p: _reduction_rule,
+    prod_p: _reduction_rule,
+    cumsum_p: lambda e, r, n: e.params["axis"] % len(e.inputs[0].shape) != 0 or None,
+    flip_p: lambda e, r, n: all(a % len(e.inputs[0].shape) != 0 for a in e.params["axes"]) or None,
+    concat_p: _concat_rule,
+    gather_p: _index_rule, scatter_add_p: _index_rule,
+    einsum_p: _einsum_rule,
+    det_p: _batched_matrix_rule, inv_p: _batched_matrix_rule, cofactor_p: _batched_matrix_rule,
+    solve_p: _solve_rule,
+}
 
 
 def scale(shape, n, rows):
@@ -214,7 +235,7 @@ def output_view(graph, vid, r):
     e = made.get(vid)
     while e is not None:
         root = e.out
-        if e.prim.name not in ("transpose", "reshape") or e.inputs[0].id not in r.ids:
+        if (e.prim is not transpose_p and e.prim is not reshape_p) or e.inputs[0].id not in r.ids:
             break
         chain.append((e.prim, e.params))
         root = e.inputs[0]

@@ -34,6 +34,8 @@ import numba
 from numba import types
 from numba.extending import intrinsic
 
+from ..ops.pointwise import cos_p, sin_p
+
 
 @intrinsic
 def _floor(typingctx, x):
@@ -171,7 +173,7 @@ def cos(x):
 
 # expression rewrites for the CPU code generator: libm call -> this module
 SUBSTITUTIONS = {"math.exp(": "vm_exp(", "math.tanh(": "vm_tanh("}
-# ... and those valid up to SIN_COS_MAX, by primitive name
-GUARDED = {"sin": ("math.sin(", "vm_sin("), "cos": ("math.cos(", "vm_cos(")}
+# ... and those valid up to SIN_COS_MAX, by primitive
+GUARDED = {sin_p: ("math.sin(", "vm_sin("), cos_p: ("math.cos(", "vm_cos(")}
 IMPORT = ("from gpuad.jit.vmath import exp as vm_exp, tanh as vm_tanh, sin as vm_sin, "
           "cos as vm_cos")
