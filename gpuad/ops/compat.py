@@ -554,7 +554,7 @@ def _method_conj(self):
     return conj(self)
 
 
-# installed on tensors by ``gpuad.tensor._add_unary_methods``, with NumPy's signatures
+# installed on tensors by ``gpuad.ops.methods``, with NumPy's signatures
 METHODS = {
     "argmax": argmax, "argmin": argmin, "dot": dot, "conj": _method_conj,
     "conjugate": _method_conj, "diagonal": _method_diagonal, "trace": _method_trace,

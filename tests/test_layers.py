@@ -1,0 +1,176 @@
+"""The package's layers (docs/design.md, "Layers"): every module of ``gpuad/`` and
+``kernels/`` sits in one layer, imports only from its own layer or below, and the
+modules form no import circle. Read from the source with ``ast``, function-local
+imports included (a local import still makes the module depend on its target)."""
+from __future__ import annotations
+
+import ast
+import pathlib
+import re
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+# Bottom to top. A module name is matched by the first pattern that fits.
+LAYERS = [
+    ("base", r"gpuad\.(errors|dtypes|pytree|launches|kernel_costs)"),
+    ("devices", r"gpuad\.backends\.(base|counting|simcupy|cpu_special)"),
+    ("kernel templates", r"gpuad\.kernels(\.(target|cache|elementwise|reduction|small_linalg))?"),
+    ("backends", r"gpuad\.backends(\.(cpu|cudasim|cuda))?"),
+    ("traces", r"gpuad\.core"),
+    ("registry", r"gpuad\.primitive"),
+    ("storage", r"gpuad\.(tensor|tape|eval)"),
+    ("ops", r"gpuad\.(ops(\..+)?|custom|special|linalg|fft)"),
+    ("transforms", r"gpuad\.(interpreters(\..+)?|transforms)"),
+    ("jit", r"gpuad\.jit(\..+)?"),
+    ("namespace", r"gpuad|gpuad\.numpy_dispatch"),
+    ("tools", r"gpuad\.(cli|dask|__main__|models(\..+)?|kernels\.(ptx|__main__))"),
+]
+
+# NOTE [op families recurse]: the rules of the core op families call each other's
+# public functions (a broadcast's VJP is a sum, a sum's VJP is a broadcast, a product's
+# VJP unbroadcasts with a sum, a traced linspace is built from pointwise and shape ops).
+# JAX keeps the same families in one module (lax.py); here they are separate files whose
+# rule bodies import each other locally. This one group may be a strongly connected
+# component; no other import circle is allowed, and the group may only shrink.
+OP_FAMILIES = {"gpuad.ops._util", "gpuad.ops.creation", "gpuad.ops.indexing",
+               "gpuad.ops.pointwise", "gpuad.ops.reductions", "gpuad.ops.shape"}
+
+
+def module_name(path: pathlib.Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    if parts[0] == "kernels":  # packaged as gpuad.kernels (pyproject's package-dir)
+        parts.insert(0, "gpuad")
+    return ".".join(parts)
+
+
+def layer_of(name: str):
+    for i, (_, pattern) in enumerate(LAYERS):
+        if re.fullmatch(pattern, name):
+            return i
+    return None
+
+
+def imports_of(name: str, source: str, known: set, is_package: bool):
+    """``(line, target module)`` for every import of a module in ``known``."""
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = name.split(".") if is_package else name.split(".")[:-1]
+                base = base[:len(base) - node.level + 1]
+                base = ".".join(base + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            if base == "kernels" or base.startswith("kernels."):
+                base = "gpuad." + base
+            # ``from pkg import mod`` imports the submodule; ``from mod import name`` the module
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base
+                       for a in node.names]
+        else:
+            continue
+        for t in targets:
+            while t and t not in known:
+                t = t.rpartition(".")[0]
+            if t and t != name:
+                out.append((node.lineno, t))
+    return out
+
+
+def package_graph():
+    files = sorted(list((ROOT / "gpuad").rglob("*.py")) + list((ROOT / "kernels").rglob("*.py")))
+    names = {module_name(f): f for f in files}
+    known = set(names)
+    return {n: imports_of(n, f.read_text(encoding="utf-8"), known, f.name == "__init__.py")
+            for n, f in names.items()}
+
+
+def upward_imports(graph):
+    bad = []
+    for mod, edges in graph.items():
+        for line, target in edges:
+            if layer_of(target) > layer_of(mod):
+                bad.append(f"{mod}:{line} ({LAYERS[layer_of(mod)][0]}) imports {target} "
+                           f"({LAYERS[layer_of(target)][0]})")
+    return bad
+
+
+def circles(graph):
+    """The strongly connected components of more than one module (Tarjan)."""
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+    index, low, stack, on, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for _, w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = set()
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.add(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(comp)
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return package_graph()
+
+
+def test_every_module_has_a_layer(graph):
+    missing = sorted(m for m in graph if layer_of(m) is None)
+    assert not missing, f"modules in no layer (add them to LAYERS here and in docs/design.md): {missing}"
+
+
+def test_no_module_imports_from_a_layer_above(graph):
+    bad = upward_imports(graph)
+    assert not bad, "imports that go up a layer:\n" + "\n".join(bad)
+
+
+def test_no_import_circle(graph):
+    found = circles(graph)
+    unexpected = [sorted(c) for c in found if not c <= OP_FAMILIES]
+    assert not unexpected, f"import circles: {unexpected}"
+    assert len(graph) > 60  # the walk saw the package
+
+
+def test_the_checks_catch_planted_violations():
+    known = {"gpuad.core", "gpuad.jit.plan", "gpuad.ops.shape", "gpuad.tensor"}
+    src = "def f():\n    from .jit import plan\n"
+    graph = {"gpuad.core": imports_of("gpuad.core", src, known, False),
+             "gpuad.jit.plan": [], "gpuad.tensor": [(1, "gpuad.ops.shape")],
+             "gpuad.ops.shape": [(3, "gpuad.tensor")]}
+    assert graph["gpuad.core"] == [(2, "gpuad.jit.plan")]
+    bad = upward_imports(graph)
+    assert any(b.startswith("gpuad.core:2 (traces) imports gpuad.jit.plan (jit)") for b in bad)
+    assert any(b.startswith("gpuad.tensor:1 (storage) imports gpuad.ops.shape (ops)") for b in bad)
+    assert circles(graph) == [{"gpuad.tensor", "gpuad.ops.shape"}]
+
+
+def test_design_doc_names_every_layer():
+    text = (ROOT / "docs" / "design.md").read_text(encoding="utf-8")
+    for name, _ in LAYERS:
+        assert re.search(rf"^ [┌├└] {re.escape(name)} ─", text, re.M), \
+            f"docs/design.md's layer diagram lacks the layer {name!r}"
