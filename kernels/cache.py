@@ -193,6 +193,9 @@ def _robust_cache_class(base):
 
         def load_overload(self, sig, target_context):
             try:
+                light = _light_load(self, sig, target_context)
+                if light is not _REFRESH:
+                    return light
                 return super().load_overload(sig, target_context)
             except Exception as e:  # noqa: BLE001 - any damage: truncated, garbage, a folder
                 _warn_once("numba-load", f"gpuad: Numba cache entry for {self._name} did not "
@@ -223,6 +226,98 @@ def _robust_cache_class(base):
 
     _RobustCache.__name__ = _RobustCache.__qualname__ = "Robust" + base.__name__
     return _RobustCache
+
+
+# -- loading a cached cpu kernel without Numba's start-up ------------------------------
+# NOTE [light cache load]: before it loads a cached overload, Numba refreshes its cpu
+# target context (``BaseContext.refresh``): it imports and installs every implementation
+# registry it has (numba.np.arraymath, which imports scipy.linalg to check for a BLAS,
+# linalg, random, typed containers, ...). That is about 0.25 s, paid once per process, by
+# the first kernel loaded from the disk cache: measured, it was most of a warm first
+# call of ``ad.jit`` (0.25-0.5 s, of which tracing 5-50 ms and each further kernel a
+# few ms). Loading a kernel needs none of it: the object code is linked against symbols
+# (Numba's C helpers, libm, the process's), the C helpers are registered when the
+# context is created, and the runtime's (NRT) by ``rtsys.initialize``, which is all we
+# call. So a cpu kernel is loaded without the refresh when every symbol its object code
+# leaves undefined already resolves (checked in its ELF symbol table, before linking:
+# MCJIT aborts the process on a symbol it cannot resolve); anything else (another object
+# format, an unresolved symbol, a payload of another shape, ``reload_init`` hooks, a
+# Numba whose internals differ) takes Numba's own path, refresh included. A compile
+# still refreshes (Numba's compiler does it itself), so only loads are lighter.
+# ``GPUAD_LIGHT_CACHE_LOAD=0`` turns it off.
+_REFRESH = object()  # "take Numba's own path"
+_LIGHT = os.environ.get("GPUAD_LIGHT_CACHE_LOAD", "1") != "0"
+_light_stats = {"light": 0, "refresh": 0}  # loads by path (tests, bench/first_call.py)
+
+
+def _light_load(cache, sig, ctx):
+    """The cached overload of ``sig`` (or None on a miss) loaded without refreshing the
+    target context, or ``_REFRESH`` when that is not known to be safe (NOTE [light
+    cache load])."""
+    if not _LIGHT or type(ctx).__name__ != "CPUContext" or \
+            not hasattr(cache, "_index_key") or not hasattr(cache, "_impl"):
+        return _REFRESH
+    from numba.core.runtime import nrt
+    codegen = ctx.codegen()
+    engine = getattr(codegen, "_engine", None)
+    if engine is None or not hasattr(engine, "is_symbol_defined"):
+        return _REFRESH
+    if not cache._enabled:
+        return None
+    data = cache._cache_file.load(cache._index_key(sig, codegen))
+    if data is None:
+        return None  # a miss: the dispatcher compiles (and its compiler refreshes)
+    try:
+        libdata, reload_init = data[0], data[7]
+        _, kind, (obj, _bitcode) = libdata
+    except (TypeError, ValueError, IndexError):
+        return _REFRESH
+    if kind != "object" or reload_init or not isinstance(obj, bytes):
+        return _REFRESH
+    nrt.rtsys.initialize(ctx)  # its symbols first: the check below looks them up
+    undefined = _elf_undefined(obj)
+    if undefined is None or not all(_resolves(name, engine) for name in undefined):
+        _light_stats["refresh"] += 1
+        return _REFRESH
+    _light_stats["light"] += 1
+    return cache._impl.rebuild(ctx, data)
+
+
+def _resolves(name, engine):
+    import llvmlite.binding as ll
+    return bool(ll.address_of_symbol(name)) or engine.is_symbol_defined(name)
+
+
+def _elf_undefined(obj: bytes):
+    """The names of the undefined symbols of a 64-bit little-endian ELF object file, or
+    None when ``obj`` is not one (or is malformed)."""
+    import struct
+    try:
+        if obj[:4] != b"\x7fELF" or obj[4] != 2 or obj[5] != 1:
+            return None
+        shoff, = struct.unpack_from("<Q", obj, 0x28)
+        shentsize, shnum = struct.unpack_from("<HH", obj, 0x3A)
+        if shentsize != 64 or shnum == 0:
+            return None
+        sections = [struct.unpack_from("<IIQQQQIIQQ", obj, shoff + k * 64) for k in range(shnum)]
+        names = set()
+        found = False
+        for sh in sections:
+            if sh[1] != 2:  # SHT_SYMTAB
+                continue
+            found = True
+            off, size, entsize = sh[4], sh[5], sh[9]
+            stroff = sections[sh[6]][4]
+            if entsize != 24:
+                return None
+            for k in range(1, size // 24):
+                st_name, _info, _other, shndx = struct.unpack_from("<IBBH", obj, off + 24 * k)
+                if shndx == 0 and st_name:  # SHN_UNDEF
+                    end = obj.index(b"\0", stroff + st_name)
+                    names.add(obj[stroff + st_name:end].decode())
+        return names if found else None
+    except (struct.error, IndexError, ValueError, UnicodeDecodeError):
+        return None
 
 
 _robust_classes: dict = {}
