@@ -254,9 +254,9 @@ def _light_load(cache, sig, ctx):
     """The cached overload of ``sig`` (or None on a miss) loaded without refreshing the
     target context, or ``_REFRESH`` when that is not known to be safe (NOTE [light
     cache load])."""
-    if not _LIGHT or type(ctx).__name__ != "CPUContext" or \
-            not hasattr(cache, "_index_key") or not hasattr(cache, "_impl"):
-        return _REFRESH
+    if not _LIGHT or type(ctx).__name__ != "CPUContext" or not all(
+            hasattr(cache, a) for a in ("_index_key", "_impl", "_enabled", "_cache_file")):
+        return _REFRESH  # a Numba whose internals differ: its own path
     from numba.core.runtime import nrt
     codegen = ctx.codegen()
     engine = getattr(codegen, "_engine", None)
@@ -270,13 +270,14 @@ def _light_load(cache, sig, ctx):
     try:
         libdata, reload_init = data[0], data[7]
         _, kind, (obj, _bitcode) = libdata
+        ok = kind == "object" and not reload_init and isinstance(obj, bytes)
     except (TypeError, ValueError, IndexError):
-        return _REFRESH
-    if kind != "object" or reload_init or not isinstance(obj, bytes):
-        return _REFRESH
-    nrt.rtsys.initialize(ctx)  # its symbols first: the check below looks them up
-    undefined = _elf_undefined(obj)
-    if undefined is None or not all(_resolves(name, engine) for name in undefined):
+        ok = False
+    if ok:
+        nrt.rtsys.initialize(ctx)  # its symbols first: the check below looks them up
+        undefined = _elf_undefined(obj)
+        ok = undefined is not None and all(_resolves(name, engine) for name in undefined)
+    if not ok:
         _light_stats["refresh"] += 1
         return _REFRESH
     _light_stats["light"] += 1
