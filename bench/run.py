@@ -545,6 +545,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-markdown", metavar="PATH",
                    help="write the GPU cost model table into the '## GPU cost model' section "
                         "of this markdown file (replacing it, or appended)")
+    p.add_argument("--overhead", action="store_true",
+                   help="only the eager cost of one op on a 16-element tensor: gpuad vs torch vs "
+                        "NumPy (bench/overhead.py)")
     p.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # for tests
     return p
 
@@ -579,6 +582,9 @@ def main(argv=None) -> int:
     if args.dask:
         from . import dask_bench
         return dask_bench.main(args)
+    if args.overhead:
+        from . import overhead
+        return overhead.main(args)
     t_start = time.perf_counter()
     names = [w.strip() for w in args.workloads.split(",") if w.strip()]
     unknown = [w for w in names if w not in WORKLOADS]

@@ -311,3 +311,17 @@ def test_peers_say_where_they_ran(monkeypatch):
         assert JaxLib("cpu").ran_on == "cpu"
         lib = JaxLib("cuda")
         assert lib.ran_on == "cpu (no GPU build)" and lib.dev.platform == "cpu"
+
+
+def test_overhead_bench_times_each_op_of_each_library(tmp_path):
+    import json
+    out = subprocess.run([sys.executable, "-m", "bench", "--overhead", "--tiny", "--json",
+                          str(tmp_path / "o.json")], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "| sin |" in out.stdout and "gpuad / torch" in out.stdout
+    res = json.loads((tmp_path / "o.json").read_text())["overhead_us"]
+    assert set(res) == {"gpuad", "numpy", "torch"}
+    for lib in res.values():
+        assert set(lib) == {"sin", "add", "mul", "sum", "matmul"}
+        assert all(0 < v["best"] <= v["median"] < 1e4 for v in lib.values())
