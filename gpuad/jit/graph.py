@@ -74,6 +74,7 @@ class Graph:
 
 
 class JitTrace(Trace):
+    transform_name = "jit"
     freezes_randomness = True  # a draw would be replayed by every call (gpuad/ops/random.py)
 
     def __init__(self, graph):
