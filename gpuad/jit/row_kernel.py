@@ -14,6 +14,7 @@ import numpy as np
 from .. import launches
 from ..backends import get_backend
 from . import codegen_rows
+from .threads import run_rows
 
 
 class RowKernel:
@@ -100,9 +101,8 @@ class CpuRowKernel(RowKernel):
         as_ = [_flat(env[i], np, (-1,)) for i in self.args]
         outs = [np.empty(shape, dtype=dt) for shape, dt in self.outs]
         threads = numba.get_num_threads() if self.flops >= _PARALLEL_FLOPS else 1
-        if threads > 1:  # row ranges on the jit's thread pool (the loop releases the GIL)
-            from .executor import _run_rows
-            _run_rows(self.kernel, n, threads, [1, *xs, *as_, *outs])
+        if threads > 1:  # row ranges on a thread pool (the loop releases the GIL)
+            run_rows(self.kernel, n, threads, [1, *xs, *as_, *outs])
         else:
             self.kernel(0, n, 1, *xs, *as_, *outs)
         if launches._active:
