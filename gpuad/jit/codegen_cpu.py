@@ -29,7 +29,7 @@ import numpy as np
 
 from . import vmath
 from .fold import Lit, fold
-from .fusion import substitute
+from .fold import substitute
 
 
 _NB_TYPES = {"float64": "float64", "float32": "float32", "int64": "int64", "int32": "int32",

@@ -24,7 +24,7 @@ import numpy as np
 from gpuad.kernels.elementwise import typed_literals
 
 from ..ops.pointwise import div_p, mul_p
-from .fusion import substitute
+from .fold import substitute
 from .rowplan import literal
 
 # NOTE [rolled loops]: NVVM unrolls every loop whose trip count it knows, and a nest of

@@ -4,8 +4,6 @@ row tiles when the plan is row-separable (NOTE [row tiles] in ``rows.py``), or a
 row kernel (NOTE [row programs] in ``rowplan.py``)."""
 from __future__ import annotations
 
-import threading
-
 import numba
 import numpy as np
 
@@ -14,6 +12,7 @@ from ..backends import get_backend
 from ..ops.contract import as_matmul
 from ..ops.linalg import einsum_p
 from .plan import EqnStep
+from .threads import run_rows, thread_pool
 
 
 # -- run ----------------------------------------------------------------------------
@@ -65,7 +64,7 @@ def _run_tiled(plan, arrays, pool, tile):
     if threads > 1:
         per = -(-len(starts) // threads)
         runs = [starts[i:i + per] for i in range(0, len(starts), per)]
-        futures = [_thread_pool(threads).submit(_tiles, plan, arrays, runs[t], tile,
+        futures = [thread_pool(threads).submit(_tiles, plan, arrays, runs[t], tile,
                                                 pool, roots, False)
                    for t in range(1, len(runs))]
         _tiles(plan, arrays, runs[0], tile, pool, roots, True)
@@ -148,7 +147,7 @@ def _run_steps(steps, env, pool, tag, record_launches, device, dest=None):
                         outs.append(pool.empty((tag, n, j), st.out_shapes[j], dt, j + 1))
                 threads = numba.get_num_threads() if st.parallel else 1
                 if threads > 1:
-                    beyond = _run_rows(st.fn, st.loop[0], threads, views + outs)
+                    beyond = run_rows(st.fn, st.loop[0], threads, views + outs)
                 else:
                     beyond = st.fn(0, st.loop[0], *views, *outs)
                 if beyond:  # NOTE [guarded sin and cos] in codegen_cpu
@@ -177,30 +176,6 @@ def _views():
 
 
 _VIEWS = _views()
-
-
-_threads = None
-_threads_lock = threading.Lock()
-
-
-def _thread_pool(threads):
-    global _threads
-    with _threads_lock:
-        if _threads is None or _threads._max_workers < threads:
-            from concurrent.futures import ThreadPoolExecutor
-            _threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gpuad-jit")
-        return _threads
-
-
-def _run_rows(fn, n, threads, arrays):
-    """``fn`` over rows 0..n in ``threads`` ranges on a shared thread pool: the kernels
-    release the GIL, so the ranges run in parallel. Numba's thread count
-    (``NUMBA_NUM_THREADS``, ``numba.set_num_threads``) is the knob."""
-    pool = _thread_pool(threads)
-    step = -(-n // threads)
-    futures = [pool.submit(fn, lo, min(n, lo + step), *arrays) for lo in range(step, n, step)]
-    beyond = fn(0, min(n, step), *arrays)  # the calling thread takes the first range
-    return beyond + sum(f.result() for f in futures)
 
 
 def _matmul_into(pool, key, subscripts, a, b, into=None):

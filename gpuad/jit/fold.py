@@ -18,11 +18,11 @@ departures from IEEE evaluation; for finite values the numbers are eager mode's.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
 from ..ops.pointwise import add_p, div_p, mul_p, sub_p, where_p
-from .fusion import substitute
 
 
 class Lit:
@@ -103,3 +103,11 @@ def fold(prim, expr, args, dtypes, out_dtype):
             return None
         return Lit(v, out_dtype)
     return None
+
+
+_ARG = re.compile(r"\ba(\d+)\b")
+
+
+def substitute(expr, names):
+    """A kernel expression with its operands a0, a1, ... replaced by ``names``."""
+    return _ARG.sub(lambda m: names[int(m.group(1))], expr)

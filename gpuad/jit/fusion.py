@@ -7,21 +7,15 @@ outputs are the values used outside it.
 """
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from ..ops.reductions import sum_p
 from ..ops.shape import broadcast_to_p
+from .fold import Lit, substitute
 from .graph import host_value
 
 _FUSABLE_DTYPES = {np.dtype(t) for t in ("float32", "float64", "int32", "int64", "bool")}
-_ARG = re.compile(r"\ba(\d+)\b")
 
-
-def substitute(expr, names):
-    """A kernel expression with its operands a0, a1, ... replaced by ``names``."""
-    return _ARG.sub(lambda m: names[int(m.group(1))], expr)
 
 
 class Group:
@@ -235,7 +229,6 @@ def group_body(g, consts):
     """The group as statements over inputs a0..ak, for ``codegen_cpu.source``: the
     run-time array inputs, and ``(target, primitive, expression, operands, dtype)``
     per equation, 0-d constants given as ``fold.Lit`` operands."""
-    from .fold import Lit
     lits, arrays = literal_inputs(g, consts)
     local = {v.id: f"a{i}" for i, v in enumerate(arrays)}
     for v in g.inputs:

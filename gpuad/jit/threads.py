@@ -1,5 +1,5 @@
-"""The jit's thread pool for row ranges: compiled loops that release the GIL, run over
-ranges of rows in parallel. Numba's thread count (``NUMBA_NUM_THREADS``,
+"""The jit's one thread pool for row ranges (row tiles, fused kernels, cpu row
+programs): compiled loops that release the GIL, run over ranges of rows in parallel. Numba's thread count (``NUMBA_NUM_THREADS``,
 ``numba.set_num_threads``) is the knob. A module of its own so that the row kernel
 (``row_kernel.py``, built by ``plan.py``) need not import the executor, which imports
 the plan."""
@@ -17,7 +17,7 @@ def thread_pool(threads):
     with _threads_lock:
         if _threads is None or _threads._max_workers < threads:
             from concurrent.futures import ThreadPoolExecutor
-            _threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gpuad-jit-rows")
+            _threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gpuad-jit")
         return _threads
 
 
