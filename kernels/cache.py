@@ -236,9 +236,10 @@ def _robust_cache_class(base):
 # the first kernel loaded from the disk cache: measured, it was most of a warm first
 # call of ``ad.jit`` (0.25-0.5 s, of which tracing 5-50 ms and each further kernel a
 # few ms). Loading a kernel needs none of it: the object code is linked against symbols
-# (Numba's C helpers, libm, the process's), the C helpers are registered when the
-# context is created, and the runtime's (NRT) by ``rtsys.initialize``, which is all we
-# call. So a cpu kernel is loaded without the refresh when every symbol its object code
+# (Numba's C helpers, libm, the process's, the runtime's C functions); the C helpers
+# are registered when the context is created, and the runtime's names are registered
+# here as ``rtsys.initialize`` does (its LLVM part, 25-40 ms, only when a symbol needs
+# it: kernels carry their own copies of incref/decref). So a cpu kernel is loaded without the refresh when every symbol its object code
 # leaves undefined already resolves (checked in its ELF symbol table, before linking:
 # MCJIT aborts the process on a symbol it cannot resolve); anything else (another object
 # format, an unresolved symbol, a payload of another shape, ``reload_init`` hooks, a
@@ -274,14 +275,40 @@ def _light_load(cache, sig, ctx):
     except (TypeError, ValueError, IndexError):
         ok = False
     if ok:
-        nrt.rtsys.initialize(ctx)  # its symbols first: the check below looks them up
         undefined = _elf_undefined(obj)
-        ok = undefined is not None and all(_resolves(name, engine) for name in undefined)
+        ok = undefined is not None
+        if ok:
+            _nrt_symbols()  # the runtime's C functions, which kernels call, by name
+            ok = all(_resolves(name, engine) for name in undefined)
+            if not ok and not nrt.rtsys._init:
+                # the runtime's compiled part too (atomics, incref/decref; kernels
+                # usually carry their own copies), then check again
+                nrt.rtsys.initialize(ctx)
+                ok = all(_resolves(name, engine) for name in undefined)
     if not ok:
         _light_stats["refresh"] += 1
         return _REFRESH
     _light_stats["light"] += 1
     return cache._impl.rebuild(ctx, data)
+
+
+_nrt_added: list = []
+
+
+def _nrt_symbols():
+    """Register the names of the runtime's C functions (``NRT_...``) with LLVM, as
+    ``rtsys.initialize`` does first; its second step, compiling the runtime's LLVM
+    module (25-40 ms), is left to when a kernel needs it or Numba compiles."""
+    if _nrt_added:
+        return
+    import llvmlite.binding as ll
+    from numba.core import config
+    from numba.core.runtime import _nrt_python as _nrt
+    if config.NRT_STATS:  # rtsys.initialize also turns statistics on: let it run
+        return
+    for py_name, address in _nrt.c_helpers.items():
+        ll.add_symbol(py_name if py_name.startswith("_") else "NRT_" + py_name, address)
+    _nrt_added.append(True)
 
 
 def _resolves(name, engine):
