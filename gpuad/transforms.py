@@ -574,6 +574,14 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
             return _vmap_chunked(func, leaves, td, norm, size, kwargs)
         return _vmap_once(func, leaves, td, norm, size, kwargs)
 
+    # NOTE [row-polymorphic plans] (gpuad/jit/plan.py): ad.jit of this very function may
+    # trace it at a few rows for a call of many. The wrapper names itself, since
+    # functools.wraps copies the attribute onto whatever wraps it.
+    if (type(in_dims) is int and in_dims == 0 or isinstance(in_dims, (tuple, list)) and in_dims and
+            all(type(d) is int and d == 0 for d in in_dims)) and \
+            type(out_dims) is int and out_dims == 0 and chunk_size is None:
+        wrapper._gpuad_vmap = wrapper
+
     def _vmap_once(func, leaves, td, dims, size, kwargs):
         from .ops.shape import broadcast_to, expand_dims, moveaxis
         with new_trace(BatchTrace(size, randomness)) as tr:

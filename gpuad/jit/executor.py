@@ -11,6 +11,7 @@ from .. import launches
 from ..backends import get_backend
 from ..ops.contract import as_matmul
 from ..ops.linalg import einsum_p
+from . import rows
 from .plan import EqnStep
 from .threads import run_rows, thread_pool
 
@@ -23,17 +24,19 @@ def run(plan, arrays):
 
 
 def _run_on(plan, arrays):
+    # NOTE [row-polymorphic plans] in plan.py: such a plan runs the call's rows
+    n = arrays[0].shape[0] if plan.poly else None
     if plan.row_kernel is not None:
         env = dict(plan.consts)
         env.update(zip(plan.inputs, arrays))
         if plan.steps:
             _run_steps(plan.steps, env, None, None, True, plan.device)
-        res = plan.row_kernel.run(env)
+        res = plan.row_kernel.run(env, n)
         return [res[o] if o in res else env[o] for o in plan.outputs]
     pool = plan.pool
     tile = plan.tile
-    if tile is not None and plan.rows.n >= 2 * tile:
-        result = _run_tiled(plan, arrays, pool, tile)
+    if plan.poly or (tile is not None and plan.rows.n >= 2 * tile):
+        result = _run_tiled(plan, arrays, pool, tile, n)
     else:
         env = dict(plan.consts)
         env.update(zip(plan.inputs, arrays))
@@ -42,11 +45,14 @@ def _run_on(plan, arrays):
     return result
 
 
-def _run_tiled(plan, arrays, pool, tile):
+def _run_tiled(plan, arrays, pool, tile, n=None):
     """The plan over tiles of ``tile`` rows (NOTE [row tiles]): each tile's
     intermediates reuse the same buffers, so they stay in cache, and the kernels that
     make a result write its rows in place. With several Numba threads, each thread
-    takes a contiguous run of tiles with buffers of its own."""
+    takes a contiguous run of tiles with buffers of its own. ``n``: the call's rows,
+    for a row-polymorphic plan (None: the plan's own)."""
+    rn = plan.rows.n
+    n = rn if n is None else n
     roots = {}  # var id -> the full-size buffer its tiles are written into
     results = []
     for k, (root, chain) in enumerate(plan.out_views):
@@ -55,32 +61,39 @@ def _run_tiled(plan, arrays, pool, tile):
             continue
         buf = roots.get(root.id)
         if buf is None:
-            buf = roots[root.id] = pool.empty(("out", k), root.shape, root.dtype, k + 1)
+            buf = roots[root.id] = pool.empty(("out", k), rows.scale(root.shape, rn, n),
+                                              root.dtype, k + 1)
         for prim, params in chain:  # the result's own view of that buffer, full size
+            if n != rn and "shape" in params:
+                params = dict(params, shape=rows.scale(params["shape"], rn, n))
             buf = prim.impl(get_backend(plan.device), buf, **params)
         results.append(buf)
-    starts = list(range(0, plan.rows.n, tile))
+    starts = list(range(0, n, tile))
     threads = min(numba.get_num_threads(), len(starts))
     if threads > 1:
         per = -(-len(starts) // threads)
         runs = [starts[i:i + per] for i in range(0, len(starts), per)]
         futures = [thread_pool(threads).submit(_tiles, plan, arrays, runs[t], tile,
-                                                pool, roots, False)
+                                                pool, roots, False, n)
                    for t in range(1, len(runs))]
-        _tiles(plan, arrays, runs[0], tile, pool, roots, True)
+        _tiles(plan, arrays, runs[0], tile, pool, roots, True, n)
         for f in futures:
             f.result()
     else:
-        _tiles(plan, arrays, starts, tile, pool, roots, True)
+        _tiles(plan, arrays, starts, tile, pool, roots, True, n)
     return results
 
 
-def _tiles(plan, arrays, starts, tile, pool, roots, record):
-    n, ids = plan.rows.n, plan.rows.ids
+def _tiles(plan, arrays, starts, tile, pool, roots, record, n):
+    ids = plan.rows.ids
     row_inputs = [i in ids for i in plan.inputs]
     for lo in starts:
         hi = min(n, lo + tile)
-        env = {k: c[lo:hi] if k in ids else c for k, c in plan.consts.items()}
+        if plan.poly:  # a constant of equal rows: its first row, for each of the tile's
+            env = {k: np.broadcast_to(plan.poly_consts[k], (hi - lo,) + c.shape[1:])
+                   if k in ids else c for k, c in plan.consts.items()}
+        else:
+            env = {k: c[lo:hi] if k in ids else c for k, c in plan.consts.items()}
         env.update((i, a[lo:hi] if r else a) for i, a, r in zip(plan.inputs, arrays, row_inputs))
         dest = {o: buf[lo:hi] for o, buf in roots.items()}
         written = _run_steps(plan.tile_steps(hi - lo), env, pool, hi - lo,

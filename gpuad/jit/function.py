@@ -19,7 +19,7 @@ from . import fusion, rowplan, rows
 from .executor import run as _run
 from .graph import Graph, JitTrace, JitTracer
 from .passes import optimize
-from .plan import compile_plan
+from .plan import NotRowPolymorphic, compile_plan
 
 
 # NOTE [jit scalars]: as with ``jax.jit``, a Python bool, int, float or complex argument
@@ -160,6 +160,10 @@ class JitFunction:
         return (tdr, tuple(keys), skey), leaves, td, statics
 
     def _trace(self, key, leaves, td, statics, retried=False):
+        if not statics and not retried:
+            res = self._trace_rows(key, leaves, td)
+            if res is not None:
+                return res
         graph = Graph()
         trace = JitTrace(graph)
         tensors = [x for x in leaves if isinstance(x, Tensor)]
@@ -235,6 +239,51 @@ class JitFunction:
             self.trace_count += 1
         return tree_unflatten(out_td, values)
 
+    def _trace_rows(self, key, leaves, td):
+        """NOTE [row-polymorphic plans] in plan.py: a jitted ``vmap`` over a large batch
+        is traced at ``_PROBE_ROWS`` rows and its plan run on the call's rows; None when
+        the call or the graph does not qualify (then it is traced as usual)."""
+        if getattr(self.func, "_gpuad_vmap", None) is not self.func or \
+                self.compile != "now" or not leaves:
+            return None  # a vmap of every argument and result at axis 0, not chunked
+        if any(type(x) is not Tensor or not x.shape for x in leaves):
+            return None
+        n, device = leaves[0].shape[0], leaves[0].device
+        if n < _POLY_MIN_ROWS or any(x.shape[0] != n for x in leaves):
+            return None
+        graph = Graph()
+        trace = JitTrace(graph)
+        try:
+            with new_trace(trace):
+                wrapped = []
+                for x in leaves:
+                    v = graph.new_var((_PROBE_ROWS,) + x.shape[1:], x.dtype)
+                    graph.inputs.append(v)
+                    probe = Tensor._make(x._data[:_PROBE_ROWS], device)
+                    wrapped.append(JitTracer(trace, probe, v))
+                args, kwargs = tree_unflatten(td, wrapped)
+                out = self.func(*args, **kwargs)
+                o_leaves, out_td = tree_flatten(out)
+                for x in o_leaves:
+                    if not (isinstance(x, JitTracer) and x._trace is trace):
+                        return None  # a constant or static result: traced as usual
+                    graph.outputs.append(x.var)
+        except Exception:  # the usual trace, at the call's rows, says what is wrong
+            return None
+        if trace.concretized:
+            return None
+        feeds = [(k, None) for k in range(len(leaves))]
+        try:
+            entry = _build(graph, device, ([None] * len(o_leaves), feeds), poly=True)
+        except NotRowPolymorphic:
+            return None
+        entry = (entry[0], out_td) + entry[1:]
+        with self._lock:
+            self._cache[key] = entry
+            self.trace_count += 1
+        outs = _run(entry[0], [x._data for x in leaves])
+        return tree_unflatten(out_td, _merge(outs, entry[2], device))
+
     def _settle(self, key, future):
         """The finished background compile of ``key``: its plan, cached; its error, raised
         here (the signature traces again on the next call)."""
@@ -304,11 +353,18 @@ def _background():
 _BACKGROUND_LOCK = threading.Lock()
 
 
-def _build(graph, device, rest):
+def _build(graph, device, rest, poly=False):
     """The cache entry of a traced graph: (plan, *rest)."""
     with launches.paused():  # compiling is not a launch (constant folding runs kernels)
         with get_backend(device).activate():
-            return (compile_plan(optimize(graph, device), device),) + tuple(rest)
+            return (compile_plan(optimize(graph, device), device, poly),) + tuple(rest)
+
+
+# NOTE [row-polymorphic plans] in plan.py: batches of at least this many rows trace a
+# jitted vmap at _PROBE_ROWS rows (an odd prime: a constant's axis matches it by chance
+# only rarely, and the plan then checks it)
+_POLY_MIN_ROWS = 8192
+_PROBE_ROWS = 197
 
 
 def _compile_mode(mode, func):

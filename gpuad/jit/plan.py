@@ -22,7 +22,7 @@ from .graph import Var
 
 class Plan:
     __slots__ = ("steps", "inputs", "consts", "outputs", "device", "n_kernels", "graph", "pool",
-                 "rows", "tile", "tiles", "out_views", "row_kernel")
+                 "rows", "tile", "tiles", "out_views", "row_kernel", "poly", "poly_consts")
 
     # NOTE [jit buffer pool] in buffers.py: ``pool`` leases the kernels' output buffers;
     # ``JitFunction.clear_cache()`` releases them.
@@ -103,9 +103,16 @@ class GroupStep:
                  "module", "parallel", "out_shapes", "var_shapes", "strided", "programs")
 
 
-def compile_plan(graph, device):
-    """The ``Plan`` of an optimised graph on ``device``."""
+class NotRowPolymorphic(Exception):
+    """``compile_plan(..., poly=True)``: the graph cannot serve every number of rows."""
+
+
+def compile_plan(graph, device, poly=False):
+    """The ``Plan`` of an optimised graph on ``device``. ``poly``: the graph was traced
+    at a probe batch for a call of any number of rows (NOTE [row-polymorphic plans]);
+    raises ``NotRowPolymorphic`` when it cannot serve them, before compiling kernels."""
     plan = Plan()
+    plan.poly, plan.poly_consts = False, {}
     plan.graph = graph
     plan.pool = buffers.Pool() if device == "cpu" else None
     plan.device = device
@@ -127,6 +134,9 @@ def compile_plan(graph, device):
         plan.consts = {k: c if be.is_native(c) else be.asarray(c) for k, c in plan.consts.items()}
     plan.row_kernel = None
     r = rows.analyze(graph)  # for the row program, and on the cpu for row tiles
+    if poly:
+        _check_polymorphic(graph, r, plan)
+        plan.poly = True
     if _ROW_KERNELS:
         # NOTE [row programs] in rowplan.py: a row-separable plan is one kernel on a GPU,
         # and one compiled loop on the cpu for small calls and light rows (NOTE [cpu row
@@ -138,19 +148,58 @@ def compile_plan(graph, device):
             plan.n_kernels = 1 + sum(int(e.prim.kernel) for e in prog.prologue)
             plan.rows, plan.tile, plan.tiles = None, None, {}
             return plan
+    if poly and device != "cpu":
+        raise NotRowPolymorphic("a GPU plan serves any rows only as a row kernel")
     unfused = set()  # sums kept out of kernels that would unroll too far
+    # a polymorphic plan's equal-rows constants are cut to each tile's rows at run time,
+    # so no kernel may have them written in with the probe's rows
+    unfolded = r.ids if poly else frozenset()
     while True:
         try:
-            plan.steps, plan.n_kernels = _lower(graph, device, unfused)
+            plan.steps, plan.n_kernels = _lower(graph, device, unfused, unfolded, poly)
             break
         except codegen_cpu.KernelTooLarge as e:
             unfused.update(e.args[1])
     plan.rows = r if device == "cpu" else None
     plan.tile = _tile_rows(plan.rows, plan.steps)
     plan.tiles = {}
+    if poly and plan.tile is None:
+        raise NotRowPolymorphic("the plan does not run in row tiles")
     if plan.tile is not None:
         plan.out_views = [rows.output_view(graph, o, plan.rows) for o in plan.outputs]
     return plan
+
+
+# NOTE [row-polymorphic plans]: a jitted ``vmap`` cannot see its batch size, so the
+# graph it traces at a probe batch of a few rows is the graph of any batch, with the row
+# axis scaled: the row program of a row is the same, and so are a tiled plan's kernels
+# (they take the rows as a run-time extent, NOTE [row tiles]). ``JitFunction`` traces a
+# large batch that way (gpuad/jit/function.py), and the plan then runs the call's rows:
+# the trace no longer runs the Jacobian eagerly on every row, which at 10^5 rows of a
+# (20, 20, 60) tangent needed 18 GB. The graph must prove it: every input and result
+# carries the rows (``rows.analyze``); a constant that carries them has equal rows (a
+# tile reads its first row, broadcast); and no other constant has an axis that is a
+# multiple of the probe's rows (it could be a batch-sized index array a batching rule
+# made, which at the real batch would be another array). The probe's row count is an
+# odd prime, so a user's constant matches it only by rare chance, and then the plan is
+# an ordinary one.
+def _check_polymorphic(graph, r, plan):
+    if r is None:
+        raise NotRowPolymorphic("the graph is not row-separable")
+    n = r.n
+    if any(v.id not in r.ids for v in graph.inputs):
+        raise NotRowPolymorphic("an input without the rows")
+    if any(not hasattr(o, "id") or o.id not in r.ids for o in graph.outputs):
+        raise NotRowPolymorphic("a result without the rows")
+    for vid, c in plan.consts.items():
+        if vid in r.ids:
+            plan.poly_consts[vid] = c[:1]  # equal rows (rows.analyze): one serves all
+        elif any(d and d % n == 0 for d in getattr(c, "shape", ())):
+            raise NotRowPolymorphic(f"a constant of shape {tuple(c.shape)} may depend on the batch")
+    for e in graph.eqns:
+        if e.out.id not in r.ids and any(d and d % n == 0 for d in e.out.shape):
+            raise NotRowPolymorphic(f"{e.prim.name} makes a row-free value of shape "
+                                    f"{e.out.shape}, which may depend on the batch")
 
 
 def _tile_rows(r, steps):
@@ -188,7 +237,7 @@ def _scaled(step, r, n_rows):
     return new
 
 
-def _lower(graph, device, unfused):
+def _lower(graph, device, unfused, unfolded=frozenset(), poly=False):
     steps = []
     n_kernels = 0
     views = _component_views(graph)
@@ -200,14 +249,15 @@ def _lower(graph, device, unfused):
                 # for it; the backend ops make the (empty or reduced-empty) results
                 steps.extend(_eqn_step(e) for e in s.eqns)
                 continue
-            if len(s.eqns) == 1 and device == "cpu" and size < _PARALLEL_MIN:
+            if len(s.eqns) == 1 and device == "cpu" and size < _PARALLEL_MIN and not poly:
                 # a small lone pointwise op: NumPy's ufunc is as fast and needs no compile
+                # (a row-polymorphic plan's probe is small, but its calls are not)
                 e = s.eqns[0]
                 steps.append(_eqn_step(e))
                 n_kernels += 1
                 continue
             try:
-                steps.append(_build_group(s, device, graph.consts, views))
+                steps.append(_build_group(s, device, graph.consts, views, unfolded))
             except codegen_cpu.KernelTooLarge as e:
                 raise codegen_cpu.KernelTooLarge(
                     e.args[0], {x.out.id for x in s.eqns if x.prim is sum_p}) from None
@@ -237,7 +287,7 @@ def _component_views(graph):
     return views
 
 
-def _build_group(g, device, consts, views=frozenset()):
+def _build_group(g, device, consts, views=frozenset(), unfolded=frozenset()):
     st = GroupStep()
     _, arrays = fusion.literal_inputs(g, consts)
     st.inputs = [v.id for v in arrays]
@@ -263,7 +313,8 @@ def _build_group(g, device, consts, views=frozenset()):
         inputs = []
         for v, s in zip(arrays, in_shapes):
             c = consts.get(v.id)
-            small = c is not None and c.size <= _FOLD_MAX and isinstance(c, np.ndarray)
+            small = c is not None and c.size <= _FOLD_MAX and isinstance(c, np.ndarray) \
+                and v.id not in unfolded
             inputs.append((s, v.dtype, np.ascontiguousarray(c).reshape(s) if small else None))
         strided = [v.id in views for v in arrays]
         src = codegen_cpu.source(stmts, inputs, [(f"t{v.id}", v.dtype, sh) for v, sh in

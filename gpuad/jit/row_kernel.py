@@ -60,21 +60,34 @@ class RowKernel:
             self.results.append((o.id, store.index, o.shape))
         return self
 
-    def run(self, env):
+    def run(self, env, n=None):
+        """``n``: the call's rows, for a row-polymorphic plan (NOTE [row-polymorphic
+        plans] in plan.py); None: the program's own."""
         tg = self._tg
         xp = self.backend.xp
-        n = self.n
+        grid, flops = self.grid, self.flops
+        if n is None or n == self.n:
+            n, outs_kinds, results = self.n, self.outs, self.results
+        else:
+            outs_kinds, results = self._at(n)
+            grid, flops = tg.grid_size(self.target, n, self.block), flops // self.n * n
         # the usual arguments are contiguous: a view, without the array module's call
         xs = [_flat(env[i], xp, (n, -1)) for i in self.ins]
         as_ = [_flat(env[i], xp, (-1,)) for i in self.args]
-        outs = [xp.empty(shape, dtype=dt) for shape, dt in self.outs]
+        outs = [xp.empty(shape, dtype=dt) for shape, dt in outs_kinds]
         read = [tg.read_only(a, self.target) for a in xs + as_] if self.sim else xs + as_
-        tg.launch(self.kernel, self.grid, self.block, [n, 1] + read + outs, self.target)
+        tg.launch(self.kernel, grid, self.block, [n, 1] + read + outs, self.target)
         tg.stats.launches["rows"] += 1
         if launches._active:
             with launches.op_scope("fused:rows"):  # the whole plan, fused
-                launches.record_kernel("rows", cost=launches.launch_cost(xs + as_, outs, self.flops))
-        return {vid: outs[k].reshape(shape) for vid, k, shape in self.results}
+                launches.record_kernel("rows", cost=launches.launch_cost(xs + as_, outs, flops))
+        return {vid: outs[k].reshape(shape) for vid, k, shape in results}
+
+    def _at(self, n):
+        """The result arrays' kinds and shapes at ``n`` rows instead of the program's."""
+        return ([((n,) + shape[1:], dt) for shape, dt in self.outs],
+                [(vid, k, (shape[0] // self.n * n,) + tuple(shape[1:]))
+                 for vid, k, shape in self.results])
 
 
 _PARALLEL_FLOPS = 2_000_000  # a call's flops; below this one thread is faster
@@ -95,19 +108,24 @@ class CpuRowKernel(RowKernel):
         self.kernel(0, 0, 1, *ins, *args, *outs)
         return self
 
-    def run(self, env):
-        n = self.n
+    def run(self, env, n=None):
+        flops = self.flops
+        if n is None or n == self.n:
+            n, outs_kinds, results = self.n, self.outs, self.results
+        else:
+            outs_kinds, results = self._at(n)
+            flops = flops // self.n * n
         xs = [_flat(env[i], np, (n, -1)) for i in self.ins]
         as_ = [_flat(env[i], np, (-1,)) for i in self.args]
-        outs = [np.empty(shape, dtype=dt) for shape, dt in self.outs]
-        threads = numba.get_num_threads() if self.flops >= _PARALLEL_FLOPS else 1
+        outs = [np.empty(shape, dtype=dt) for shape, dt in outs_kinds]
+        threads = numba.get_num_threads() if flops >= _PARALLEL_FLOPS else 1
         if threads > 1:  # row ranges on a thread pool (the loop releases the GIL)
             run_rows(self.kernel, n, threads, [1, *xs, *as_, *outs])
         else:
             self.kernel(0, n, 1, *xs, *as_, *outs)
         if launches._active:
             launches.record("fused:rows")
-        return {vid: outs[k].reshape(shape) for vid, k, shape in self.results}
+        return {vid: outs[k].reshape(shape) for vid, k, shape in results}
 
 
 # NOTE [compile at build]: Numba compiles a function on its first call. A plan's row
