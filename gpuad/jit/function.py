@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import os
 import threading
 
 import numpy as np
@@ -362,8 +363,9 @@ def _build(graph, device, rest, poly=False):
 
 # NOTE [row-polymorphic plans] in plan.py: batches of at least this many rows trace a
 # jitted vmap at _PROBE_ROWS rows (an odd prime: a constant's axis matches it by chance
-# only rarely, and the plan then checks it)
-_POLY_MIN_ROWS = 8192
+# only rarely, and the plan then checks it). GPUAD_JIT_POLY=0 turns it off (for
+# comparison: every call then traces at its own rows).
+_POLY_MIN_ROWS = 8192 if os.environ.get("GPUAD_JIT_POLY", "1") != "0" else float("inf")
 _PROBE_ROWS = 197
 
 
