@@ -16,10 +16,8 @@ N = 16  # elements: small enough that the op's own arithmetic is a few nanosecon
 
 
 def _cases(lib, x, y):
-    if lib == "numpy":
-        return {"sin": lambda: np.sin(x), "add": lambda: x + y, "mul": lambda: x * y,
-                "sum": lambda: x.sum(), "matmul": lambda: x @ y}
-    return {"sin": lambda: lib.sin(x), "add": lambda: x + y, "mul": lambda: x * y,
+    sin = np.sin if lib == "numpy" else lib.sin
+    return {"sin": lambda: sin(x), "add": lambda: x + y, "mul": lambda: x * y,
             "sum": lambda: x.sum(), "matmul": lambda: x @ y}
 
 

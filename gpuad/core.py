@@ -135,10 +135,6 @@ def install_eval_trace(trace):
     _eval_process = trace.process
 
 
-def eval_trace():
-    return _eval_trace
-
-
 def _no_transpose(linear, zeros_in, cts):
     raise GpuadRuntimeError("linear_transpose: reverse mode is not loaded (import gpuad)")
 

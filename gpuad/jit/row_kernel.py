@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import launches
 from ..backends import get_backend
-from . import codegen_rows
+from . import codegen_rows, rows
 from .threads import run_rows
 
 
@@ -65,12 +65,8 @@ class RowKernel:
         plans] in plan.py); None: the program's own."""
         tg = self._tg
         xp = self.backend.xp
-        grid, flops = self.grid, self.flops
-        if n is None or n == self.n:
-            n, outs_kinds, results = self.n, self.outs, self.results
-        else:
-            outs_kinds, results = self._at(n)
-            grid, flops = tg.grid_size(self.target, n, self.block), flops // self.n * n
+        n, outs_kinds, results, flops = self._at(n)
+        grid = self.grid if n == self.n else tg.grid_size(self.target, n, self.block)
         # the usual arguments are contiguous: a view, without the array module's call
         xs = [_flat(env[i], xp, (n, -1)) for i in self.ins]
         as_ = [_flat(env[i], xp, (-1,)) for i in self.args]
@@ -84,10 +80,13 @@ class RowKernel:
         return {vid: outs[k].reshape(shape) for vid, k, shape in results}
 
     def _at(self, n):
-        """The result arrays' kinds and shapes at ``n`` rows instead of the program's."""
-        return ([((n,) + shape[1:], dt) for shape, dt in self.outs],
-                [(vid, k, (shape[0] // self.n * n,) + tuple(shape[1:]))
-                 for vid, k, shape in self.results])
+        """``(rows, result kinds, result shapes, flops)`` of a call over ``n`` rows (None:
+        the program's own)."""
+        if n is None or n == self.n:
+            return self.n, self.outs, self.results, self.flops
+        return (n, [(rows.scale(shape, self.n, n), dt) for shape, dt in self.outs],
+                [(vid, k, rows.scale(shape, self.n, n)) for vid, k, shape in self.results],
+                self.flops // self.n * n)
 
 
 _PARALLEL_FLOPS = 2_000_000  # a call's flops; below this one thread is faster
@@ -109,12 +108,7 @@ class CpuRowKernel(RowKernel):
         return self
 
     def run(self, env, n=None):
-        flops = self.flops
-        if n is None or n == self.n:
-            n, outs_kinds, results = self.n, self.outs, self.results
-        else:
-            outs_kinds, results = self._at(n)
-            flops = flops // self.n * n
+        n, outs_kinds, results, flops = self._at(n)
         xs = [_flat(env[i], np, (n, -1)) for i in self.ins]
         as_ = [_flat(env[i], np, (-1,)) for i in self.args]
         outs = [np.empty(shape, dtype=dt) for shape, dt in outs_kinds]

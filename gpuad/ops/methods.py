@@ -24,11 +24,6 @@ def _reflected(fn):
     return lambda self, o: fn(o, self)
 
 
-def _remainder(self, o):
-    """``%``: ``ad.remainder`` (NumPy's sign convention, differentiable)."""
-    return arith.remainder(self, o)
-
-
 def _shape_args(args):
     return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
 
@@ -69,7 +64,8 @@ _OPERATORS = {
     "__eq__": P.equal, "__ne__": P.not_equal, "__lt__": P.less, "__le__": P.less_equal,
     "__gt__": P.greater, "__ge__": P.greater_equal,
     "__invert__": P.logical_not, "__and__": P.logical_and, "__or__": P.logical_or,
-    "__mod__": _remainder, "__rmod__": _reflected(arith.remainder),
+    # ``%``: ``ad.remainder`` (NumPy's sign convention, differentiable)
+    "__mod__": arith.remainder, "__rmod__": _reflected(arith.remainder),
     "__getitem__": indexing.getitem,
 }
 
