@@ -81,7 +81,7 @@ class BatchTrace(Trace):
 def _batched(trace, fun, dims):
     """``fun`` re-entered under ``trace`` with inputs batched at ``dims``; outputs
     come back with the batch dim at 0 (materialized when unbatched)."""
-    from ..ops._util import bdim_front_or_broadcast
+    from ..ops.structural import bdim_front_or_broadcast
 
     def g(*vals):
         ins = [v if d is None else BatchTracer(trace, v, d) for v, d in zip(vals, dims)]

@@ -1,5 +1,6 @@
 """Shared helpers for the op modules: argument coercion, dtype promotion, axis
-normalization, and the rule-shape registrars of STYLE.md habit 2."""
+normalization and device scalars. The batching registrars (STYLE.md habit 2) are in
+``structural.py``."""
 from __future__ import annotations
 
 import numbers
@@ -7,8 +8,11 @@ import numbers
 import numpy as np
 
 from ..backends import get_backend, get_default_device
-from ..errors import GpuadAxisError, GpuadTypeError, GpuadValueError, GpuadIndexError
+from ..dtypes import as_dtype
+from ..errors import GpuadAxisError, GpuadTypeError, GpuadValueError
 from ..tensor import Tensor, TensorBase
+from .constants import from_data, holds_tensors, zeros
+from .structural import astype_p
 
 
 def is_tensor(x):
@@ -55,9 +59,11 @@ def to_tensor(x, fn, arg, device=None, dtype=None):
     """Turn an op argument into a tensor; Python scalars become 0-d constants."""
     if isinstance(x, TensorBase):
         return x
-    from .creation import tensor
+    if holds_tensors(x):  # jnp's functions refuse lists too; ad.tensor stacks them
+        raise GpuadTypeError(f"{fn}: argument '{arg}' is a list holding tensors; make it one "
+                             f"tensor first (ad.stack or ad.tensor)")
     try:
-        return tensor(x, dtype=dtype, device=device)
+        return from_data(x, as_dtype(dtype, fn), device)
     except (TypeError, ValueError) as e:
         raise GpuadTypeError(f"{fn}: argument '{arg}' must be a tensor, array or number, got "
                              f"{type(x).__name__} ({e})") from None
@@ -121,8 +127,7 @@ def coerce(fn, *args, names=None, floating=False):
                     f"{fn}: all tensor arguments must be on one device, got {device!r} and "
                     f"{a.device!r} (argument '{name}')")
             if a.dtype != dt:
-                from .pointwise import astype
-                a = astype(a, dt)
+                a = astype_p.bind(a, dtype=dt)
             out.append(a)
         else:
             if a is None:
@@ -134,6 +139,13 @@ def coerce(fn, *args, names=None, floating=False):
                                      f"got {type(a).__name__}") from None
             out.append(constant(arr, dt, device))
     return out
+
+
+def coerce_list(fn, arrays):
+    """``coerce`` over the tensors of a list argument ``arrays`` (concat, stack)."""
+    if not isinstance(arrays, (list, tuple)) or not arrays:
+        raise GpuadTypeError(f"{fn}: argument 'arrays' must be a non-empty list or tuple of tensors")
+    return coerce(fn, *arrays, names=[f"arrays[{i}]" for i in range(len(arrays))])
 
 
 def broadcast_shapes(fn, *shapes):
@@ -176,69 +188,7 @@ def norm_one_axis(axis, ndim, fn, arg="axis"):
     return int(axis) % ndim
 
 
-# -- batching helpers -------------------------------------------------------------------
-def move_bdim_front(v, d):
-    """Physical value with batch dim ``d`` -> same with the batch dim at 0."""
-    if d is None or d == 0:
-        return v
-    from .shape import transpose_p
-    perm = (d,) + tuple(i for i in range(v.ndim) if i != d)
-    return transpose_p.bind(v, perm=perm)
-
-
-def bdim_front_or_broadcast(v, d, size):
-    """Batch dim at 0, materializing it (broadcast) when ``v`` is unbatched."""
-    if d is None:
-        from .shape import broadcast_to_p
-        return broadcast_to_p.bind(v, shape=(size,) + tuple(v.shape))
-    return move_bdim_front(v, d)
-
-
-def batch_size(vals, dims):
-    for v, d in zip(vals, dims):
-        if d is not None:
-            return v.shape[d]
-    raise AssertionError("no batched argument")
-
-
-def batch_elementwise(prim):
-    """Batching rule of an n-ary broadcasting pointwise primitive."""
-    def rule(vals, dims, **params):
-        rank = max((v.ndim - (d is not None)) for v, d in zip(vals, dims))
-        new = []
-        for v, d in zip(vals, dims):
-            if d is None:
-                new.append(v)
-                continue
-            v = move_bdim_front(v, d)
-            lr = v.ndim - 1
-            if lr < rank:
-                from .shape import reshape_p
-                v = reshape_p.bind(v, shape=(v.shape[0],) + (1,) * (rank - lr) + tuple(v.shape[1:]))
-            new.append(v)
-        return prim.bind(*new, **params), 0
-    prim.batch = rule
-    return prim
-
-
-def batch_unary_axes(prim, axis_params):
-    """Batching rule for a one-input primitive whose params name axes of the input."""
-    def rule(vals, dims, **params):
-        (v,), (d,) = vals, dims
-        v = move_bdim_front(v, d)
-        for name in axis_params:
-            ax = params[name]
-            if isinstance(ax, tuple):
-                params[name] = tuple(a + 1 for a in ax)
-            else:
-                params[name] = ax + 1
-        return prim.bind(v, **params), 0
-    prim.batch = rule
-    return prim
-
-
 def zeros_like_val(x):
-    from .creation import zeros
     return zeros(x.shape, dtype=x.dtype, device=x.device)
 
 

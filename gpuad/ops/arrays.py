@@ -20,7 +20,8 @@ import numpy as np
 from ..errors import GpuadTypeError, GpuadValueError
 from ..primitive import Primitive
 from ..tensor import TensorBase, Tracer
-from ._util import batch_unary_axes, coerce, constant, norm_one_axis
+from ._util import coerce, constant, norm_one_axis
+from .structural import batch_unary_axes
 
 # -- argsort: integer valued, no derivative --------------------------------------------
 

@@ -28,7 +28,8 @@ import numpy as np
 from .. import core
 from ..errors import GpuadTypeError, GpuadValueError
 from ..primitive import Primitive
-from ._util import bdim_front_or_broadcast, batch_size, coerce, norm_one_axis
+from ._util import coerce, norm_one_axis
+from .structural import bdim_front_or_broadcast, batch_size
 
 
 # -- helpers ----------------------------------------------------------------------------

@@ -31,7 +31,8 @@ from ..backends import get_backend
 from ..errors import GpuadTypeError, GpuadValueError
 from ..primitive import Primitive
 from ..tensor import Tensor
-from ._util import batch_unary_axes, norm_one_axis, to_tensor
+from ._util import norm_one_axis, to_tensor
+from .structural import batch_unary_axes
 
 _NORMS = ("backward", "ortho", "forward")
 # the normalization of a transform's transpose when it is computed by the opposite
@@ -338,7 +339,7 @@ def irfft2(a, s=None, axes=(-2, -1), norm=None):
 
 
 def _freq(fn, n, d, device, half):
-    from .creation import _device
+    from .constants import _device
     from .pointwise import divide
     from .. import launches
     n = _check_len(n, fn, "n")

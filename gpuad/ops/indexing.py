@@ -14,7 +14,10 @@ import numpy as np
 from ..errors import GpuadIndexError, GpuadTypeError
 from ..primitive import Primitive
 from ..tensor import TensorBase
-from ._util import move_bdim_front, to_tensor
+from ._util import norm_one_axis, to_tensor
+from .constants import arange
+from .structural import (bdim_front_or_broadcast, batch_size, move_bdim_front, reshape_p,
+                         transpose_p)
 
 
 class ArrayRef:
@@ -97,8 +100,6 @@ def _batch_spec(vals, dims, spec, n_lead):
             bdim = 0
         return new_spec, arrays, bdim
     # Batched index arrays: index the batch dim with arange(B) broadcast against them.
-    from .creation import arange
-    from .shape import reshape_p
     size = next(a.shape[d] for a, d in zip(arrays, adims) if d is not None)
     logical = [a.ndim - (d is not None) for a, d in zip(arrays, adims)]
     k = builtins_max(logical) if logical else 0
@@ -152,7 +153,6 @@ def _gather_batch(vals, dims, spec):
     x, xd = vals[0], dims[0]
     arrays, adims = vals[1:], dims[1:]
     if xd is None:
-        from ._util import bdim_front_or_broadcast, batch_size
         x = bdim_front_or_broadcast(x, None, batch_size(arrays, adims))
     else:
         x = move_bdim_front(x, xd)
@@ -161,7 +161,6 @@ def _gather_batch(vals, dims, spec):
     if any(d is not None for d in adims):
         perm = _adv_perm(spec, _index_rank(arrays, adims))
         if perm is not None:
-            from .shape import transpose_p
             perm = perm + tuple(range(len(perm), out.ndim))
             out = transpose_p.bind(out, perm=perm)
     return out, bdim
@@ -195,24 +194,20 @@ scatter_add_p.vjp = lambda ct, out, upd, *arrays, spec, shape: (
 def _scatter_batch(vals, dims, spec, shape):
     upd, ud = vals[0], dims[0]
     arrays, adims = vals[1:], dims[1:]
-    from ._util import batch_size, bdim_front_or_broadcast
     size = batch_size(vals, dims)
     new_spec, new_arrays, bdim = _batch_spec(arrays, adims, spec, 1)
     if ud is None:
         # the same update for each batch member: broadcast at the result's batch position
-        from .shape import broadcast_to_p, reshape_p
         u = bdim_front_or_broadcast(upd, None, size)
     else:
         u = move_bdim_front(upd, ud)
     if bdim != 0:
-        from .shape import transpose_p
         perm = list(range(1, u.ndim))
         perm.insert(bdim, 0)
         u = transpose_p.bind(u, perm=tuple(perm))
     if any(d is not None for d in adims):
         perm = _adv_perm(spec, _index_rank(arrays, adims))
         if perm is not None:  # the update's layout to the batched gather's layout
-            from .shape import transpose_p
             perm = perm + tuple(range(len(perm), u.ndim))
             inv = tuple(int(i) for i in np.argsort(perm))
             u = transpose_p.bind(u, perm=inv)
@@ -288,10 +283,9 @@ def take(x, indices, axis=None):
     """Elements of ``x`` at integer ``indices`` along ``axis`` (flattened when None)."""
     x = to_tensor(x, "take", "x")
     if axis is None:
-        from .shape import reshape
-        x = reshape(x, (-1,))
+        if x.ndim != 1:
+            x = reshape_p.bind(x, shape=(x.size,))
         axis = 0
-    from ._util import norm_one_axis
     axis = norm_one_axis(axis, x.ndim, "take")
     idx = indices if isinstance(indices, TensorBase) else to_tensor(
         np.asarray(indices), "take", "indices", device=x.device)

@@ -11,8 +11,8 @@ import numpy as np
 from ..errors import GpuadTypeError, GpuadValueError
 from ..primitive import Primitive
 from .contract import as_matmul
-from ._util import (bdim_front_or_broadcast, batch_size, broadcast_shapes, coerce,
-                    move_bdim_front, norm_one_axis)
+from ._util import broadcast_shapes, coerce, norm_one_axis
+from .structural import bdim_front_or_broadcast, batch_size, move_bdim_front
 
 _LETTERS = string.ascii_letters
 

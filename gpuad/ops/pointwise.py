@@ -8,10 +8,11 @@ import math
 import numpy as np
 
 from ..backends.cpu import erf as _np_erf, sigmoid as _np_sigmoid
-from ..errors import GpuadTypeError
 from ..primitive import Primitive
 from ..tensor import Tensor, TensorBase
-from ._util import batch_elementwise, broadcast_shapes, coerce, instantiate, known_scalar
+from ._util import broadcast_shapes, coerce, constant, instantiate, known_scalar, to_tensor
+from .shape import broadcast_to
+from .structural import astype_p, batch_elementwise, unbroadcast
 
 # ---------------------------------------------------------------------------------
 # registrars
@@ -36,23 +37,7 @@ def _impl(p, out_bool=False):
 def _bcast(t, shape):
     if tuple(t.shape) == tuple(shape):
         return t
-    from .shape import broadcast_to
     return broadcast_to(t, shape)
-
-
-def unbroadcast(ct, shape):
-    """Sum ``ct`` down to ``shape`` (the VJP of NumPy broadcasting), shared by every
-    broadcasting op."""
-    shape = tuple(shape)
-    if tuple(ct.shape) == shape:
-        return ct
-    from .reductions import sum as _sum
-    from .shape import reshape
-    lead = ct.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, s in enumerate(shape) if s == 1 and ct.shape[lead + i] != 1)
-    out = _sum(ct, axis=axes, keepdims=True) if axes else ct
-    return reshape(out, shape)
 
 
 def defpointwise(name, expr, *derivs, differentiable=True, out_bool=False, numpy=None,
@@ -105,7 +90,6 @@ def _scale(t, d):
 
 def _c(x, v):
     """A constant of ``x``'s dtype and device (weakly typed scalar)."""
-    from ._util import constant
     return constant(v, x.dtype, x.device)
 
 
@@ -302,43 +286,6 @@ where_p.jvp = _where_jvp
 where_p.vjp = _where_vjp
 
 
-# astype: between float and complex dtypes the derivative is a cast back (complex ->
-# float is ``real``: its JVP takes the real part of the tangent, its VJP casts the
-# cotangent to complex, as JAX's). A cast to an integer or bool dtype is piecewise
-# constant: its JVP is zero (integer zeros under jacfwd, as torch.func gives), and in
-# reverse mode an integer result cannot be differentiated: torch.func.vjp and jacrev
-# raise for integer outputs, and so does gpuad (a cotangent only reaches such a cast
-# from an integer output, since a cast back to float stops it).
-def _astype_impl(be, x, dtype):
-    if x.dtype.kind == "c" and np.dtype(dtype).kind != "c":
-        x = x.real  # NumPy's astype warns (ComplexWarning) when it drops the imaginary part
-    return x.astype(dtype)
-
-
-def _astype_jvp(primals, tangents, dtype):
-    (x,), (t,) = primals, tangents
-    out = astype_p.bind(x, dtype=dtype)
-    if t is None or np.dtype(dtype).kind not in "fc":
-        return out, None
-    return out, astype_p.bind(t, dtype=dtype)
-
-
-def _astype_vjp(ct, out, x, dtype):
-    if x.dtype.kind not in "fc":
-        return (None,)
-    if np.dtype(dtype).kind not in "fc":
-        raise GpuadTypeError(
-            f"vjp/jacrev: the output depends on a differentiated input only through astype to "
-            f"{np.dtype(dtype)} (argument 'dtype'); integer and bool outputs are not "
-            f"differentiable in reverse mode (torch.func.vjp raises too); use jacfwd, or "
-            f"differentiate a floating point output")
-    return (astype_p.bind(ct, dtype=x.dtype),)
-
-
-astype_p = Primitive("astype", _astype_impl)
-astype_p.jvp, astype_p.vjp = _astype_jvp, _astype_vjp
-astype_p.batch = lambda vals, dims, dtype: (astype_p.bind(vals[0], dtype=dtype), dims[0])
-
 # stop_gradient: identity whose derivative is zero (Tensor.detach on tracers)
 stop_gradient_p = Primitive("stop_gradient", lambda be, x: x, differentiable=False, kernel=False)
 stop_gradient_p.batch = lambda vals, dims: (stop_gradient_p.bind(vals[0]), dims[0])
@@ -451,7 +398,6 @@ def rsqrt1m(x):
 
 def where(condition, x1, x2):
     """Elementwise ``x1 if condition else x2``; ``condition`` is not differentiated."""
-    from ._util import to_tensor
     a, b = coerce("where", x1, x2, names=["x1", "x2"])
     c = to_tensor(condition, "where", "condition", device=a.device)
     if c.dtype != np.bool_:
@@ -477,7 +423,6 @@ def clip(x, min=None, max=None):
 
 def astype(x, dtype, copy=True):
     from ..dtypes import as_dtype
-    from ._util import to_tensor
     x = to_tensor(x, "astype", "x")
     dt = as_dtype(dtype, "astype")
     if x.dtype == dt:
@@ -492,12 +437,6 @@ def stop_gradient(x):
 
 def _copy_to(t, data, device):
     return Tensor._make(data, device)
-
-
-def _ONE_DEVICE_COERCE(fn, arrays):
-    if not isinstance(arrays, (list, tuple)) or not arrays:
-        raise GpuadTypeError(f"{fn}: argument 'arrays' must be a non-empty list or tuple of tensors")
-    return coerce(fn, *arrays, names=[f"arrays[{i}]" for i in range(len(arrays))])
 
 
 def conj(x):

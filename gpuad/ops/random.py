@@ -16,7 +16,7 @@ from .. import core, launches
 from ..backends import get_backend
 from ..errors import GpuadRuntimeError
 from ..tensor import Tensor
-from .creation import _device, _shape
+from .constants import _device, _shape
 
 _lock = threading.Lock()
 _seed = None

@@ -8,41 +8,14 @@ import numpy as np
 
 from ..errors import GpuadValueError
 from ..primitive import Primitive
-from ._util import batch_unary_axes, coerce, move_bdim_front, norm_axis, norm_one_axis
+from ._util import coerce, norm_axis, norm_one_axis
+from .creation import ones
+from .indexing import slice_axis
+from .pointwise import (_c, abs, abs2, add, astype, divide, equal, exp, greater, less, log,
+                        logical_not, multiply, safe_sqrt, stop_gradient, subtract, where)
+from .shape import concat, flip, flip_p, permute_dims, reshape, squeeze
+from .structural import _keep, _reduction, batch_unary_axes, sum_p
 
-
-def _keep(ct, x_shape, axes, keepdims):
-    """Re-insert the reduced axes of ``ct`` as size 1 (undo keepdims=False)."""
-    if keepdims:
-        return ct
-    from .shape import reshape_p
-    shape = tuple(1 if i in axes else s for i, s in enumerate(x_shape))
-    return reshape_p.bind(ct, shape=shape)
-
-
-def _expand_back(ct, x_shape, axes, keepdims):
-    from .shape import broadcast_to_p
-    c = _keep(ct, x_shape, axes, keepdims)
-    if tuple(c.shape) == tuple(x_shape):
-        return c
-    return broadcast_to_p.bind(c, shape=tuple(x_shape))
-
-
-def _reduction(op, numpy):
-    # ``op``: the kernel template's combining operator (and the array module's function
-    # of that name); ``numpy``: the NumPy function eager cpu calls run
-    def impl(be, x, axes, keepdims):
-        return be.reduce(op, x, axes, keepdims, p.numpy)
-    p = Primitive("reduce_" + op, impl, numpy=numpy)
-    batch_unary_axes(p, ("axes",))
-    return p
-
-
-# -- sum: linear ----------------------------------------------------------------
-sum_p = _reduction("sum", np.sum)
-sum_p.jvp = lambda p, t, axes, keepdims: (sum_p.bind(p[0], axes=axes, keepdims=keepdims),
-                                          sum_p.bind(t[0], axes=axes, keepdims=keepdims))
-sum_p.vjp = lambda ct, out, x, axes, keepdims: (_expand_back(ct, x.shape, axes, keepdims),)
 
 # -- prod -----------------------------------------------------------------------
 prod_p = _reduction("prod", np.prod)
@@ -52,10 +25,6 @@ def _excl_cumprod(x):
     """Exclusive cumulative product along the last axis (``[1, x0, x0 x1, ...]``) as a
     Hillis-Steele scan: log2(n) shifted products, all multiplies, so derivatives of
     every order are exact with zeros present."""
-    from .creation import ones
-    from .indexing import slice_axis
-    from .pointwise import multiply
-    from .shape import concat
     n = x.shape[-1]
     ax = x.ndim - 1
 
@@ -74,8 +43,6 @@ def _prod_grad(x, axes):
     """d prod / d x_i: the product of the other elements, as the exclusive prefix product
     times the exclusive suffix product (JAX's and torch's zero-safe rule; no division by
     x, so at zeros its own derivatives, the Hessian, are right too)."""
-    from .pointwise import multiply
-    from .shape import flip, permute_dims, reshape
     if not x.size:
         return x
     rest = tuple(i for i in range(x.ndim) if i not in axes)
@@ -85,7 +52,6 @@ def _prod_grad(x, axes):
     n = _count(x, axes)
     xf = reshape(xt, lead + (n,))
     if n == 1:
-        from .creation import ones
         others = ones(tuple(xf.shape), dtype=xf.dtype, device=xf.device)
     elif n == 2:  # the other element of each pair (products of pairs: mass-action rates)
         others = flip(xf, -1)
@@ -95,13 +61,11 @@ def _prod_grad(x, axes):
 
 
 def _prod_jvp(p, t, axes, keepdims):
-    from .pointwise import multiply
     out = prod_p.bind(p[0], axes=axes, keepdims=keepdims)
     return out, sum_p.bind(multiply(t[0], _prod_grad(p[0], axes)), axes=axes, keepdims=keepdims)
 
 
 def _prod_vjp(ct, out, x, axes, keepdims):
-    from .pointwise import multiply
     return (multiply(_keep(ct, x.shape, axes, keepdims), _prod_grad(x, axes)),)
 
 
@@ -114,18 +78,15 @@ def _extremum(name, numpy):
     p = _reduction(name, numpy)
 
     def mask(out, x, axes, keepdims):
-        from .pointwise import astype, divide, equal
         m = astype(equal(x, _keep(out, x.shape, axes, keepdims)), x.dtype)
         return divide(m, sum_p.bind(m, axes=axes, keepdims=True))
 
     def jvp(p_, t, axes, keepdims):
-        from .pointwise import multiply
         out = p.bind(p_[0], axes=axes, keepdims=keepdims)
         return out, sum_p.bind(multiply(t[0], mask(out, p_[0], axes, keepdims)), axes=axes,
                                keepdims=keepdims)
 
     def vjp(ct, out, x, axes, keepdims):
-        from .pointwise import multiply
         return (multiply(_keep(ct, x.shape, axes, keepdims), mask(out, x, axes, keepdims)),)
 
     p.jvp, p.vjp = jvp, vjp
@@ -141,7 +102,6 @@ cumsum_p.jvp = lambda p, t, axis: (cumsum_p.bind(p[0], axis=axis), cumsum_p.bind
 
 
 def _cumsum_vjp(ct, out, x, axis):
-    from .shape import flip_p
     return (flip_p.bind(cumsum_p.bind(flip_p.bind(ct, axes=(axis,)), axis=axis), axes=(axis,)),)
 
 
@@ -161,10 +121,8 @@ def sum(x, axis=None, keepdims=False, dtype=None):
     """Sum over ``axis`` (None: all axes)."""
     x, axes = _prep("sum", x, axis)
     if x.dtype == np.bool_:
-        from .pointwise import astype
         x = astype(x, np.int64)
     if dtype is not None:
-        from .pointwise import astype
         x = astype(x, dtype)
     return sum_p.bind(x, axes=axes, keepdims=bool(keepdims))
 
@@ -200,7 +158,6 @@ def _count(x, axes):
 
 def mean(x, axis=None, keepdims=False):
     """Arithmetic mean over ``axis``."""
-    from .pointwise import divide
     x, axes = _prep("mean", x, axis, float_out=True)
     return divide(sum_p.bind(x, axes=axes, keepdims=bool(keepdims)), float(_count(x, axes)))
 
@@ -208,7 +165,6 @@ def mean(x, axis=None, keepdims=False):
 def var(x, axis=None, *, correction=0, keepdims=False):
     """Variance with ``correction`` (0 by default, as the array API does). Of complex
     input it is the mean of ``|x - m|^2``, real, as NumPy's."""
-    from .pointwise import abs2, divide, subtract
     x, axes = _prep("var", x, axis, float_out=True)
     m = divide(sum_p.bind(x, axes=axes, keepdims=True), float(_count(x, axes)))
     d = abs2(subtract(x, m))
@@ -218,14 +174,12 @@ def var(x, axis=None, *, correction=0, keepdims=False):
 
 def std(x, axis=None, *, correction=0, keepdims=False):
     """Standard deviation; its gradient is 0 (not nan) where the variance is 0."""
-    from .pointwise import safe_sqrt
     return safe_sqrt(var(x, axis, correction=correction, keepdims=keepdims))
 
 
 def logsumexp(x, axis=None, keepdims=False):
     """log(sum(exp(x))) computed stably; the shift by max(x) is a constant. As torch:
     -inf over an empty axis or all -inf entries, inf with an inf entry."""
-    from .pointwise import _c, abs, add, exp, less, log, stop_gradient, subtract, where
     x, axes = _prep("logsumexp", x, axis, float_out=True)
     if _count(x, axes) == 0:  # log(0): a constant, and the (empty) input gets no gradient
         return add(sum(x, axis=axes, keepdims=keepdims), _c(x, -np.inf))
@@ -236,7 +190,6 @@ def logsumexp(x, axis=None, keepdims=False):
     s = sum_p.bind(exp(subtract(x, m)), axes=axes, keepdims=True)
     out = add(log(s), m)
     if not keepdims:
-        from .shape import squeeze
         out = squeeze(out, axes) if axes else out
     return out
 
@@ -245,11 +198,9 @@ def cumsum(x, axis=None, dtype=None):
     """Cumulative sum along ``axis`` (None: over the flattened tensor)."""
     (x,) = coerce("cumsum", x)
     if x.ndim == 0:
-        from .shape import reshape
         x = reshape(x, (1,))
     if axis is None:
         if x.ndim != 1:
-            from .shape import reshape
             x = reshape(x, (-1,))
         axis = 0
     axis = norm_one_axis(axis, x.ndim, "cumsum")
@@ -257,12 +208,10 @@ def cumsum(x, axis=None, dtype=None):
 
 
 def any(x, axis=None, keepdims=False):
-    from .pointwise import astype, greater
     return greater(sum(astype(x, np.int64), axis, keepdims), 0)
 
 
 def all(x, axis=None, keepdims=False):
-    from .pointwise import astype, logical_not
     return logical_not(any(logical_not(astype(x, np.bool_)), axis, keepdims))
 
 

@@ -4,63 +4,13 @@ from __future__ import annotations
 
 import numbers
 
-import numpy as np
-
 from ..errors import GpuadTypeError, GpuadValueError
 from ..primitive import Primitive
-from ._util import (bdim_front_or_broadcast, batch_size, broadcast_shapes, move_bdim_front,
-                    norm_axis, norm_one_axis, to_tensor)
-
-# -- reshape --------------------------------------------------------------------
-reshape_p = Primitive("reshape", lambda be, x, shape: be.xp.reshape(x, shape), kernel=False)
-reshape_p.jvp = lambda p, t, shape: (reshape_p.bind(p[0], shape=shape), reshape_p.bind(t[0], shape=shape))
-reshape_p.vjp = lambda ct, out, x, shape: (reshape_p.bind(ct, shape=tuple(x.shape)),)
-
-
-def _reshape_batch(vals, dims, shape):
-    v = move_bdim_front(vals[0], dims[0])
-    return reshape_p.bind(v, shape=(v.shape[0],) + shape), 0
-
-
-reshape_p.batch = _reshape_batch
-
-# -- transpose ------------------------------------------------------------------
-transpose_p = Primitive("transpose", lambda be, x, perm: be.xp.transpose(x, perm), kernel=False)
-transpose_p.jvp = lambda p, t, perm: (transpose_p.bind(p[0], perm=perm), transpose_p.bind(t[0], perm=perm))
-transpose_p.vjp = lambda ct, out, x, perm: (transpose_p.bind(ct, perm=tuple(np.argsort(perm))),)
-
-
-def _transpose_batch(vals, dims, perm):
-    v = move_bdim_front(vals[0], dims[0])
-    return transpose_p.bind(v, perm=(0,) + tuple(p + 1 for p in perm)), 0
-
-
-transpose_p.batch = _transpose_batch
-
-# -- broadcast_to ---------------------------------------------------------------
-broadcast_to_p = Primitive("broadcast_to", lambda be, x, shape: be.xp.broadcast_to(x, shape),
-                           kernel=False)
-broadcast_to_p.jvp = lambda p, t, shape: (broadcast_to_p.bind(p[0], shape=shape),
-                                          broadcast_to_p.bind(t[0], shape=shape))
-
-
-def _broadcast_vjp(ct, out, x, shape):
-    from .pointwise import unbroadcast
-    return (unbroadcast(ct, x.shape),)
-
-
-broadcast_to_p.vjp = _broadcast_vjp
-
-
-def _broadcast_batch(vals, dims, shape):
-    v = move_bdim_front(vals[0], dims[0])
-    lr = v.ndim - 1
-    if lr < len(shape):
-        v = reshape_p.bind(v, shape=(v.shape[0],) + (1,) * (len(shape) - lr) + tuple(v.shape[1:]))
-    return broadcast_to_p.bind(v, shape=(v.shape[0],) + tuple(shape)), 0
-
-
-broadcast_to_p.batch = _broadcast_batch
+from ._util import broadcast_shapes, coerce_list, norm_axis, norm_one_axis, to_tensor
+from .constants import zeros
+from .indexing import slice_axis
+from .structural import (bdim_front_or_broadcast, batch_size, broadcast_to_p, move_bdim_front,
+                         reshape_p, transpose_p)
 
 # -- concat ---------------------------------------------------------------------
 concat_p = Primitive("concat", lambda be, *xs, axis: be.xp.concatenate(xs, axis=axis))
@@ -70,12 +20,10 @@ concat_p.jvp = lambda p, t, axis: (
 
 
 def _zeros_of(x):
-    from .creation import zeros
     return zeros(x.shape, dtype=x.dtype, device=x.device)
 
 
 def _concat_vjp(ct, out, *xs, axis):
-    from .indexing import slice_axis
     outs, start = [], 0
     for x in xs:
         n = x.shape[axis]
@@ -235,8 +183,7 @@ def broadcast_arrays(*xs):
 
 def concat(arrays, axis=0):
     """Join tensors along an existing axis (``axis=None`` flattens them first)."""
-    from .pointwise import _ONE_DEVICE_COERCE
-    xs = _ONE_DEVICE_COERCE("concat", arrays)
+    xs = coerce_list("concat", arrays)
     if axis is None:
         xs = [reshape(x, (-1,)) for x in xs]
         axis = 0
@@ -258,8 +205,7 @@ concatenate = concat
 
 def stack(arrays, axis=0):
     """Join tensors along a new axis."""
-    from .pointwise import _ONE_DEVICE_COERCE
-    xs = _ONE_DEVICE_COERCE("stack", arrays)
+    xs = coerce_list("stack", arrays)
     shape = xs[0].shape
     for i, x in enumerate(xs):
         if x.shape != shape:
