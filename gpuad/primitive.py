@@ -13,6 +13,10 @@ from . import core
 # registration of one name; no rule is looked up through it
 registry: dict[str, "Primitive"] = {}
 
+# the row behaviours of ``Primitive.rows`` that are not a rule
+ELEMENTWISE = "elementwise"
+BROADCAST = "broadcast"
+
 
 class Primitive:
     """A primitive operation.
@@ -22,6 +26,16 @@ class Primitive:
         (symbolic zero); tangent_out may be None.
     vjp(ct, out, *primals, **params) -> tuple of cotangents (None = zero), one per input
     batch(vals, dims, **params) -> (out, out_dim); dims entries are int or None
+    rows: how ``ad.jit``'s row analysis reads it (NOTE [row tiles], gpuad/jit/rows.py):
+        None: it may mix the rows of its inputs' axis 0 (the plan then runs untiled);
+        ELEMENTWISE: each output element reads its inputs at the same (broadcast)
+            position; the default of a primitive with a kernel expression;
+        BROADCAST: elementwise, and broadcasting a row-free input to a leading axis of
+            ``n`` makes a value of ``n`` equal rows (``broadcast_to``);
+        rule(ins, out, r, n, params) -> True or None: ``ins`` the input shapes, ``out``
+            the output shape (its axis 0 is ``n`` long), ``r`` which inputs carry the
+            rows (at least one does); True when the output's axis 0 carries them and
+            no two rows meet.
 
     Rules are found through the object (``prim.jvp``, ``prim.numpy``, or a table keyed by
     the primitive in the module that needs one), never by comparing ``name``: the name is
@@ -29,7 +43,8 @@ class Primitive:
     """
 
     __slots__ = ("name", "impl", "jvp", "vjp", "batch", "expr", "differentiable",
-                 "kernel", "nondiff_args", "vjp_takes_needs", "numpy", "quiet", "__weakref__")
+                 "kernel", "nondiff_args", "vjp_takes_needs", "numpy", "quiet", "rows",
+                 "__weakref__")
 
     def __init__(self, name, impl, *, differentiable=True, kernel=True, expr=None,
                  nondiff_args=(), numpy=None, quiet=False):
@@ -56,6 +71,7 @@ class Primitive:
         # True when ``numpy`` raises no floating-point warnings worth silencing, so the cpu
         # backend skips np.errstate (it costs about 1 us an op)
         self.quiet = quiet
+        self.rows = ELEMENTWISE if expr is not None else None
         registry[name] = self
 
     def bind(self, *args, **params):

@@ -184,7 +184,7 @@ def _no_record(name):
 
 def _views():
     from ..ops.indexing import gather_p
-    from ..ops.shape import reshape_p
+    from ..ops.structural import reshape_p
     return reshape_p, gather_p
 
 

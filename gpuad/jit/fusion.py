@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops.reductions import sum_p
-from ..ops.shape import broadcast_to_p
+from ..ops.structural import broadcast_to_p, sum_p
 from .fold import Lit, substitute
 from .graph import host_value
 
@@ -168,7 +167,6 @@ def _order(steps, groups, graph):
     for g in groups:
         g.outputs = [e.out for e in g.eqns if e.out.id in used_outside]
     # Kahn's algorithm, stable in the original order
-    index = {id(s): i for i, s in enumerate(steps)}
     preds = {id(s): set() for s in steps}
     for s in steps:
         for v in s.inputs:

@@ -169,7 +169,7 @@ def simplify(graph):
     """Common-subexpression elimination (reshape chains shortened), then dead-code
     elimination."""
     from ..ops.pointwise import stop_gradient_p
-    from ..ops.shape import reshape_p
+    from ..ops.structural import reshape_p
     alias = {}
     seen = {}
     eqns = []

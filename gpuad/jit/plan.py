@@ -14,8 +14,7 @@ import numpy as np
 
 from ..backends import get_backend
 from ..ops.indexing import gather_p
-from ..ops.reductions import sum_p
-from ..ops.shape import reshape_p
+from ..ops.structural import reshape_p, sum_p
 from . import buffers, codegen_cpu, fusion, row_kernel, rowplan, rows
 from .graph import Var
 

@@ -61,7 +61,7 @@ def scatters_to_selects(graph):
     """Rewrite static-index ``scatter_add`` equations as reshape + ``where``."""
     from ..ops.indexing import scatter_add_p
     from ..ops.pointwise import where_p
-    from ..ops.shape import reshape_p
+    from ..ops.structural import reshape_p
     eqns, masks, zeros = [], {}, {}
     for e in graph.eqns:
         layout = None
@@ -181,7 +181,7 @@ class _Emitter:
     def in_order(self, v, sub, out_sub, sizes):
         """``v`` (indexed by the letters ``sub``) transposed to ``out_sub``'s order,
         with a size-1 axis for each output letter it lacks."""
-        from ..ops.shape import reshape_p, transpose_p
+        from ..ops.structural import reshape_p, transpose_p
         perm, shape = _output_layout(sub, out_sub, sizes)
         if perm != list(range(len(sub))):
             v = self(transpose_p, [v], {"perm": tuple(perm)}, tuple(v.shape[i] for i in perm),
@@ -234,8 +234,7 @@ def sums_through_identity(graph):
     this way (jacfwd of ``prod(y[:, None] ** R, 0)``: the basis times the exclusive
     products, summed over species); the (B, n, n, ...) product is never formed."""
     from ..ops.pointwise import mul_p
-    from ..ops.reductions import sum_p
-    from ..ops.shape import reshape_p, transpose_p
+    from ..ops.structural import reshape_p, sum_p, transpose_p
     producer = {e.out.id: e for e in graph.eqns}
     eqns = []
     emit = _Emitter(graph, eqns)
@@ -267,7 +266,7 @@ def sums_through_identity(graph):
             acc = f
         full = tuple(1 if k == q else n for k, n in enumerate(X.shape))
         if acc.shape != full or acc.dtype != e.out.dtype:
-            from ..ops.shape import broadcast_to_p
+            from ..ops.structural import broadcast_to_p
             acc = emit(broadcast_to_p, [acc], {"shape": full}, full, acc.dtype)
         rest = tuple(a for a in axes if a != q)
         if rest:
@@ -314,7 +313,7 @@ def contractions_through_identity(graph):
     becomes O(n^2) pointwise work."""
     from ..ops.linalg import einsum_p
     from ..ops.pointwise import mul_p
-    from ..ops.shape import broadcast_to_p, reshape_p
+    from ..ops.structural import broadcast_to_p, reshape_p
     producer = {e.out.id: e for e in graph.eqns}
     eqns = []
     emit = _Emitter(graph, eqns)
@@ -415,7 +414,7 @@ def contractions_of_products(graph):
 
 def squeezed(emit, v):
     """``v`` without its size-1 axes: one axis per letter remains."""
-    from ..ops.shape import reshape_p
+    from ..ops.structural import reshape_p
     shape = tuple(n for n in v.shape if n != 1)
     return v if shape == v.shape else emit(reshape_p, [v], {"shape": shape}, shape, v.dtype)
 
@@ -427,7 +426,7 @@ def emit_contraction(emit, plan, dt, out_shape):
     a summed index multiplied in, broadcast to ``out_shape``."""
     from ..ops.linalg import einsum_p
     from ..ops.pointwise import mul_p
-    from ..ops.shape import broadcast_to_p
+    from ..ops.structural import broadcast_to_p
     (var, var_sub), consts, (W, wsub), outer, out_sub, sizes = plan
     subs = [s for _, s in consts] + ([wsub] if W is not None else [])
     ops = [squeezed(emit, v) for v, _ in consts] + ([W] if W is not None else [])
@@ -583,7 +582,7 @@ def _open_product(v, sub, producer, consts, sizes, fresh, out, summed, depth):
     ``summed``. False when a letter of a product or sum is covered by no factor (a
     broadcast term: its sum would need a count)."""
     from ..ops.pointwise import mul_p
-    from ..ops.reductions import sum_p
+    from ..ops.structural import sum_p
     e = producer.get(v.id)
     opened = (e is not None and v.id not in consts and depth <= 16
               and (e.prim is mul_p or (e.prim is sum_p and not e.params.get("keepdims"))))
@@ -625,7 +624,7 @@ def transposed_contractions(graph):
     (jacfwd's Jacobian comes out of its contraction as (B, in, out) and is transposed
     to (B, out, in)) instead of a strided view that a later step copies."""
     from ..ops.linalg import einsum_p
-    from ..ops.shape import transpose_p
+    from ..ops.structural import transpose_p
     uses = {}
     for e in graph.eqns:
         for v in e.inputs:

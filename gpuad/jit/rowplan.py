@@ -29,9 +29,10 @@ import numpy as np
 from ..backends import get_backend
 from ..ops.indexing import _np_index, gather_p, scatter_add_p
 from ..ops.linalg import einsum_p
-from ..ops.pointwise import astype_p, conj_p, stop_gradient_p
-from ..ops.reductions import max_p, min_p, prod_p, sum_p
-from ..ops.shape import broadcast_to_p, concat_p, flip_p, reshape_p, transpose_p
+from ..ops.pointwise import conj_p, stop_gradient_p
+from ..ops.reductions import max_p, min_p, prod_p
+from ..ops.shape import concat_p, flip_p
+from ..ops.structural import astype_p, broadcast_to_p, reshape_p, sum_p, transpose_p
 from . import rows as _rows
 from . import fusion
 from .fusion import _FUSABLE_DTYPES, expr_of

@@ -15,8 +15,9 @@ ones spill L2 between steps. In one process, one thread per library, B = 100,000
 tanh MLP's jacrev went from 69 to 37 ms and its Hessian from 138 to 77 ms (JAX's
 jit: 43 and 89 ms in the same run).
 
-``analyze(graph)`` proves separability from the graph, one rule per primitive, and
-says which vars carry rows ("R": axis 0 is the row axis, of size N). Everything else
+``analyze(graph)`` proves separability from the graph with each primitive's row rule
+(``Primitive.rows``, declared in its block under ``gpuad/ops``), and says which vars
+carry rows ("R": axis 0 is the row axis, of size N). Everything else
 must not depend on the rows at all ("C": constants, and values computed only from
 them, which broadcast over the rows). A primitive without a rule here, or a rule that
 does not hold, makes the plan run untiled: the analysis is conservative, never wrong.
@@ -25,14 +26,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops.indexing import gather_p, scatter_add_p
-from ..ops.linalg import cofactor_p, det_p, einsum_p, inv_p, solve_p
-from ..ops.pointwise import astype_p, conj_p, stop_gradient_p
-from ..ops.reductions import cumsum_p, max_p, min_p, prod_p, sum_p
-from ..ops.shape import broadcast_to_p, concat_p, flip_p, reshape_p, transpose_p
-
-# elementwise without a kernel expression (and broadcast_to, a view read elementwise)
-_POINTWISE_LIKE = frozenset((astype_p, conj_p, stop_gradient_p))
+from ..ops.shape import concat_p
+from ..ops.structural import reshape_p, transpose_p
+from ..primitive import BROADCAST, ELEMENTWISE
 
 
 class Rows:
@@ -108,9 +104,8 @@ def _rule(e, rows, n, equal=frozenset(), as_rows=None):
     constants of equal rows, read as rows (and added to ``rows`` and ``as_rows``) where
     they meet the rows in an elementwise equation or a concat."""
     ins = e.inputs
-    prim = e.prim
-    pointwise = prim.expr is not None or prim in _POINTWISE_LIKE
-    if equal and (pointwise or prim is concat_p):
+    kind = e.prim.rows
+    if equal and (kind is ELEMENTWISE or e.prim is concat_p):
         for v in ins:
             if v.id in equal and len(v.shape) == len(e.out.shape):
                 rows.add(v.id)
@@ -119,11 +114,11 @@ def _rule(e, rows, n, equal=frozenset(), as_rows=None):
     out = e.out
     if not any(r):
         # a row-free value broadcast over the rows is a row value (of equal rows)
-        return prim is broadcast_to_p and _leads(out, n) and \
+        return kind is BROADCAST and _leads(out, n) and \
             (len(ins[0].shape) < len(out.shape) or ins[0].shape[0] == 1)
     if not _leads(out, n):
         return None
-    if pointwise or prim is broadcast_to_p:
+    if kind is ELEMENTWISE or kind is BROADCAST:
         # elementwise with broadcasting: row inputs align with the output's axis 0, and a
         # row-free input of the same rank must broadcast over it (size 1 there)
         for v, is_row in zip(ins, r):
@@ -133,86 +128,9 @@ def _rule(e, rows, n, equal=frozenset(), as_rows=None):
             elif is_row:
                 return None
         return True
-    rule = _RULES.get(prim)
-    return None if rule is None else rule(e, r, n)
-
-
-def _reduction_rule(e, r, n):
-    nd = len(e.inputs[0].shape)
-    return all(a % nd != 0 for a in e.params["axes"]) or None
-
-
-def _concat_rule(e, r, n):
-    # (one row: a row-free input of leading size 1 is that row's value)
-    rowwise = all(is_row or (n == 1 and v.shape[0] == 1) for v, is_row in zip(e.inputs, r))
-    return (rowwise and e.params["axis"] % len(e.out.shape) != 0) or None
-
-
-def _batched_matrix_rule(e, r, n):  # det, inv, cofactor
-    return len(e.inputs[0].shape) >= 3 or None
-
-
-def _solve_rule(e, r, n):
-    a, b = e.inputs
-    return (all(r) and len(a.shape) >= 3 and len(b.shape) == len(a.shape)) or None
-
-
-def _index_rule(e, r, n):
-    # the row axis must be indexed by a full slice, every index array be row-free, and
-    # advanced indices (if any) must stay in place, not move to the front
-    if not r[0] or any(r[1:]):
+    if kind is None:
         return None
-    spec = e.params["spec"]
-    if not spec or spec[0] != slice(None):
-        return None
-    from ..ops.indexing import _advanced_positions
-    pos = _advanced_positions(spec)
-    if pos and pos[-1] - pos[0] + 1 != len(pos):
-        return None
-    if any(s is Ellipsis for s in spec[1:]) and pos:
-        return None
-    if e.prim is scatter_add_p and e.params["shape"][0] != n:
-        return None
-    return True
-
-
-def _einsum_rule(e, r, n):
-    subscripts, ins = e.params["subscripts"], e.inputs
-    if "..." in subscripts or "->" not in subscripts:
-        return None
-    lhs, out = subscripts.split("->")
-    terms = lhs.split(",")
-    if len(terms) != len(ins):
-        return None
-    letters = {t[0] for t, is_row in zip(terms, r) if is_row and t}
-    if len(letters) != 1:
-        return None
-    (row,) = letters
-    if not out or out[0] != row:
-        return None
-    for t, is_row in zip(terms, r):
-        if is_row and (not t or t[0] != row or row in t[1:]):
-            return None
-        if not is_row and row in t:
-            return None
-    return True
-
-
-# the row rule of each primitive that is not elementwise: ``rule(e, r, n)`` (``r``: which
-# inputs carry rows) -> True / None as ``_rule`` says; a primitive not here mixes rows
-_RULES = {
-    reshape_p: lambda e, r, n: _leads(e.inputs[0], n),
-    transpose_p: lambda e, r, n: e.params["perm"][0] == 0,
-    sum_p: _reduction_rule, max_p: _reduction_rule, min_p: _reduction_rule,
-    prod_p: _reduction_rule,
-    cumsum_p: lambda e, r, n: e.params["axis"] % len(e.inputs[0].shape) != 0 or None,
-    flip_p: lambda e, r, n: all(a % len(e.inputs[0].shape) != 0 for a in e.params["axes"]) or None,
-    concat_p: _concat_rule,
-    gather_p: _index_rule, scatter_add_p: _index_rule,
-    einsum_p: _einsum_rule,
-    det_p: _batched_matrix_rule, inv_p: _batched_matrix_rule, cofactor_p: _batched_matrix_rule,
-    solve_p: _solve_rule,
-}
+    return kind(tuple(tuple(v.shape) for v in ins), tuple(out.shape), r, n, e.params)
 
 
 def scale(shape, n, rows):

@@ -169,6 +169,25 @@ def _gather_batch(vals, dims, spec):
 gather_p.batch = _gather_batch
 
 
+def _gather_rows(ins, out, r, n, params):
+    # the row axis must be indexed by a full slice, every index array be row-free, and
+    # advanced indices (if any) must stay in place, not move to the front
+    if not r[0] or any(r[1:]):
+        return None
+    spec = params["spec"]
+    if not spec or spec[0] != slice(None):
+        return None
+    pos = _advanced_positions(spec)
+    if pos and pos[-1] - pos[0] + 1 != len(pos):
+        return None
+    if any(s is Ellipsis for s in spec[1:]) and pos:
+        return None
+    return True
+
+
+gather_p.rows = _gather_rows
+
+
 # -- scatter_add: zeros(shape) with ``upd`` added at the index ------------------------
 def _scatter_impl(be, upd, *arrays, spec, shape):
     xp = be.xp
@@ -215,6 +234,9 @@ def _scatter_batch(vals, dims, spec, shape):
 
 
 scatter_add_p.batch = _scatter_batch
+# as a gather's rows, into a result of the same rows
+scatter_add_p.rows = lambda ins, out, r, n, params: (
+    params["shape"][0] == n and _gather_rows(ins, out, r, n, params)) or None
 
 
 # ---------------------------------------------------------------------------------

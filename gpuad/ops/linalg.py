@@ -88,6 +88,33 @@ einsum_p.jvp, einsum_p.vjp, einsum_p.batch = _einsum_jvp, _einsum_vjp, _einsum_b
 einsum_p.vjp_takes_needs = True
 
 
+def _einsum_rows(ins, out, r, n, params):
+    # one subscript letter is the rows: first in every row input and in the result,
+    # absent from the row-free inputs
+    subscripts = params["subscripts"]
+    if "..." in subscripts or "->" not in subscripts:
+        return None
+    lhs, res = subscripts.split("->")
+    terms = lhs.split(",")
+    if len(terms) != len(ins):
+        return None
+    letters = {t[0] for t, is_row in zip(terms, r) if is_row and t}
+    if len(letters) != 1:
+        return None
+    (row,) = letters
+    if not res or res[0] != row:
+        return None
+    for t, is_row in zip(terms, r):
+        if is_row and (not t or t[0] != row or row in t[1:]):
+            return None
+        if not is_row and row in t:
+            return None
+    return True
+
+
+einsum_p.rows = _einsum_rows
+
+
 def _fresh(n, avoid=""):
     letters = [c for c in _LETTERS if c not in avoid]
     return "".join(letters[:n])
@@ -114,7 +141,6 @@ def einsum(subscripts, *operands):
             ell_n = max(ell_n, x.ndim - (len(s) - 3))
     ell = _fresh(ell_n, used)
     new_ins = []
-    bshapes = []
     for i, (s, x) in enumerate(zip(ins, ops)):
         if "..." in s:
             k = x.ndim - (len(s) - 3)
@@ -311,6 +337,15 @@ for _p in (det_p, inv_p, solve_p):
     _batch_leading(_p)
 
 
+def _matrices_rows(ins, out, r, n, params):  # a batch of matrices: the rows lead it
+    return len(ins[0]) >= 3 or None
+
+
+det_p.rows = inv_p.rows = _matrices_rows
+solve_p.rows = lambda ins, out, r, n, params: (
+    all(r) and len(ins[0]) >= 3 and len(ins[1]) == len(ins[0])) or None
+
+
 def _mT(x):
     from .shape import matrix_transpose
     return matrix_transpose(x)
@@ -411,6 +446,7 @@ def _svd(xp, a):
 
 cofactor_p = Primitive("cofactor", _cofactor_impl)
 _batch_leading(cofactor_p)
+cofactor_p.rows = _matrices_rows
 
 
 def _det_hessian(a):
@@ -493,7 +529,8 @@ def _solve_jvp(p, t):
 
 
 def _solve_vjp(ct, out, a, b, needs=(True, True)):
-    from .pointwise import negative, unbroadcast
+    from .pointwise import negative
+    from .structural import unbroadcast
     gb = solve_p.bind(_mT(a), ct)
     ga = negative(matmul(gb, _mT(out))) if needs[0] else None
     return (unbroadcast(ga, a.shape) if needs[0] else None,

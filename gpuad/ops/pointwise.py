@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from ..backends.cpu import erf as _np_erf, sigmoid as _np_sigmoid
-from ..primitive import Primitive
+from ..primitive import ELEMENTWISE, Primitive
 from ..tensor import Tensor, TensorBase
 from ._util import broadcast_shapes, coerce, constant, instantiate, known_scalar, to_tensor
 from .shape import broadcast_to
@@ -289,6 +289,7 @@ where_p.vjp = _where_vjp
 # stop_gradient: identity whose derivative is zero (Tensor.detach on tracers)
 stop_gradient_p = Primitive("stop_gradient", lambda be, x: x, differentiable=False, kernel=False)
 stop_gradient_p.batch = lambda vals, dims: (stop_gradient_p.bind(vals[0]), dims[0])
+stop_gradient_p.rows = ELEMENTWISE
 
 
 # ---------------------------------------------------------------------------------
@@ -451,6 +452,7 @@ conj_p = Primitive("conj", lambda be, x: be.xp.conj(x))
 conj_p.jvp = lambda p, t: (conj_p.bind(p[0]), conj_p.bind(t[0]))
 conj_p.vjp = lambda ct, out, x: (conj_p.bind(ct),)
 conj_p.batch = lambda vals, dims: (conj_p.bind(vals[0]), dims[0])
+conj_p.rows = ELEMENTWISE
 
 
 def real(x):

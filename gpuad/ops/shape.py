@@ -43,6 +43,15 @@ def _concat_batch(vals, dims, axis):
 
 concat_p.batch = _concat_batch
 
+
+def _concat_rows(ins, out, r, n, params):
+    # (one row: a row-free input of leading size 1 is that row's value)
+    rowwise = all(is_row or (n == 1 and s[0] == 1) for s, is_row in zip(ins, r))
+    return (rowwise and params["axis"] % len(out) != 0) or None
+
+
+concat_p.rows = _concat_rows
+
 # -- flip -----------------------------------------------------------------------
 flip_p = Primitive("flip", lambda be, x, axes: be.xp.flip(x, axis=axes), kernel=False)
 flip_p.jvp = lambda p, t, axes: (flip_p.bind(p[0], axes=axes), flip_p.bind(t[0], axes=axes))
@@ -55,6 +64,7 @@ def _flip_batch(vals, dims, axes):
 
 
 flip_p.batch = _flip_batch
+flip_p.rows = lambda ins, out, r, n, params: all(a % len(ins[0]) != 0 for a in params["axes"]) or None
 
 
 # ---------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import GpuadTypeError
-from ..primitive import Primitive
+from ..primitive import BROADCAST, ELEMENTWISE, Primitive
 
 
 # -- batching helpers -------------------------------------------------------------------
@@ -84,6 +84,7 @@ def _reshape_batch(vals, dims, shape):
 
 
 reshape_p.batch = _reshape_batch
+reshape_p.rows = lambda ins, out, r, n, params: len(ins[0]) >= 1 and ins[0][0] == n
 
 # -- transpose ------------------------------------------------------------------
 transpose_p = Primitive("transpose", lambda be, x, perm: be.xp.transpose(x, perm), kernel=False)
@@ -97,6 +98,7 @@ def _transpose_batch(vals, dims, perm):
 
 
 transpose_p.batch = _transpose_batch
+transpose_p.rows = lambda ins, out, r, n, params: params["perm"][0] == 0
 
 # -- broadcast_to ---------------------------------------------------------------
 broadcast_to_p = Primitive("broadcast_to", lambda be, x, shape: be.xp.broadcast_to(x, shape),
@@ -121,6 +123,7 @@ def _broadcast_batch(vals, dims, shape):
 
 
 broadcast_to_p.batch = _broadcast_batch
+broadcast_to_p.rows = BROADCAST
 
 # -- astype ---------------------------------------------------------------------
 # astype: between float and complex dtypes the derivative is a cast back (complex ->
@@ -159,6 +162,7 @@ def _astype_vjp(ct, out, x, dtype):
 astype_p = Primitive("astype", _astype_impl)
 astype_p.jvp, astype_p.vjp = _astype_jvp, _astype_vjp
 astype_p.batch = lambda vals, dims, dtype: (astype_p.bind(vals[0], dtype=dtype), dims[0])
+astype_p.rows = ELEMENTWISE
 
 
 # -- reduce_sum ----------------------------------------------------------------
@@ -184,7 +188,12 @@ def _reduction(op, numpy):
         return be.reduce(op, x, axes, keepdims, p.numpy)
     p = Primitive("reduce_" + op, impl, numpy=numpy)
     batch_unary_axes(p, ("axes",))
+    p.rows = _reduction_rows
     return p
+
+
+def _reduction_rows(ins, out, r, n, params):  # rows stay apart unless axis 0 is reduced
+    return all(a % len(ins[0]) != 0 for a in params["axes"]) or None
 
 
 # sum is linear
