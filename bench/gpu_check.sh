@@ -122,7 +122,7 @@ $PIP install -e $TARGET; }; } && $PIP freeze > $(q "$OUT/pip-freeze.txt")"
 PYTEST="GPUAD_DEVICE=cuda GPUAD_PYTEST_DEADLINE_S=@DEADLINE@ $P -m pytest -q -m \"$PYTEST_MARKERS\" \
 -p bench.pytest_deadline -p no:cacheprovider -rfE --durations=10 --junitxml $(q "$OUT/pytest.xml")"
 BENCH="$P -m bench --quick --device cuda --json $(q "$OUT/bench.json") --no-progress --no-first-call"
-PTXAS="$P -m gpuad.kernels --ptx --arch $ARCHS --out $(q "$OUT/ptx") --report"
+PTXAS="$P -m gpuad.ptx --ptx --arch $ARCHS --out $(q "$OUT/ptx") --report"
 GPUAD="$(q "$VENV/bin/gpuad")"
 
 FAILED=0

@@ -6,8 +6,9 @@ Numba's CUDA simulator, with no process-wide switch), so CI checks the very kern
 runs. Every kernel is generated from a template (:mod:`.elementwise`, :mod:`.reduction`,
 :mod:`.small_linalg`), memoized by signature and cached on disk (:mod:`.cache`).
 
-``python -m gpuad.kernels --ptx --arch sm_80,sm_90 --out DIR [--report]`` compiles every
-kernel gpuad can emit to PTX without a GPU (:mod:`.ptx`).
+``python -m gpuad.ptx --ptx --arch sm_80,sm_90 --out DIR [--report]`` compiles every
+kernel gpuad can emit to PTX without a GPU (``gpuad/ptx``, a tool above the package: this
+folder imports only the registry and its own templates).
 """
 from .elementwise import UnsupportedDtype, run_elementwise
 from .reduction import run_reduce

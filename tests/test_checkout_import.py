@@ -62,7 +62,7 @@ CHILD = textwrap.dedent(r"""
     import numpy as np
     import gpuad as ad
     import gpuad.kernels
-    from gpuad.kernels import ptx
+    from gpuad import ptx
 
     out["gpuad"] = ad.__file__
     out["kernels"] = gpuad.kernels.__file__
@@ -109,7 +109,7 @@ def test_gpuad_kernels_and_cpu_jit_from_a_plain_folder(tmp_path, layout):
     kernels = tmp_path / "kernels" if layout == "checkout" else tmp_path / "gpuad" / "kernels"
     assert out["gpuad"] == str(tmp_path / "gpuad" / "__init__.py"), out
     assert out["kernels"] == str(kernels / "__init__.py"), out
-    assert out["ptx"] == str(kernels / "ptx.py"), out
+    assert out["ptx"] == str(tmp_path / "gpuad" / "ptx" / "__init__.py"), out
     assert out["finder"] is (layout == "checkout"), out
     assert out["other"] is False, out
     assert out["top_level_kernels_imported"] is False, out

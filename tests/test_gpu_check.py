@@ -122,9 +122,9 @@ def test_dry_run_plans_every_command_and_writes_nothing(tmp_path):
 
     # the ptxas report: the command of docs/kernels.md, for sm_80 and sm_90 (this GPU's arch)
     ptx = shlex.split(plan["ptxas-report"][1])
-    assert ptx[1:3] == ["-m", "gpuad.kernels"]
+    assert ptx[1:3] == ["-m", "gpuad.ptx"]
     assert ptx[3:] == ["--ptx", "--arch", "sm_80,sm_90", "--out", str(out_dir / "ptx"), "--report"]
-    help_ = subprocess.run([sys.executable, "-m", "gpuad.kernels", "--help"], cwd=ROOT,
+    help_ = subprocess.run([sys.executable, "-m", "gpuad.ptx", "--help"], cwd=ROOT,
                            capture_output=True, text=True, timeout=60).stdout
     for flag in ("--ptx", "--arch", "--out", "--report"):
         assert flag in help_
@@ -188,7 +188,7 @@ def test_a_failing_step_does_not_stop_the_others(tmp_path):
     log = calls.read_text().splitlines()
     assert [line.split()[0:3] for line in log] == [
         ["gpuad", "info"], ["gpuad", "demo", "--device"], ["python", "-m", "pytest"],
-        ["python", "-m", "bench"], ["python", "-m", "gpuad.kernels"]]
+        ["python", "-m", "bench"], ["python", "-m", "gpuad.ptx"]]
     assert log[2].endswith("GPUAD_DEVICE=cuda DEADLINE=100")   # the cuda device; stops itself
 
 

@@ -167,7 +167,7 @@ def test_jit_neohookean_launches_do_not_depend_on_the_batch(method, launches):
 
 
 def test_multi_output_programs_are_in_the_ptx_list():
-    from gpuad.kernels import ptx
+    from gpuad import ptx
     progs = [(label, spec) for label, kind, spec in ptx.instances() if kind == "program"]
     labels = {label for label, _ in progs}
     for dt in ("float32", "float64"):
@@ -179,7 +179,7 @@ def test_multi_output_programs_are_in_the_ptx_list():
 
 
 def test_multi_output_program_compiles_to_ptx():
-    from gpuad.kernels import ptx
+    from gpuad import ptx
     try:
         from numba import cuda  # noqa: F401
         fn, sig = ptx._build("program", ((("v0", "math.sin(a0)"), ("v1", "v0 > a1")),

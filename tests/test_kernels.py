@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from gpuad import kernels
-from gpuad.kernels import elementwise, ptx, reduction, target
+from gpuad import ptx
+from gpuad.kernels import elementwise, reduction, target
 
 pytestmark = pytest.mark.cudasim
 

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from gpuad.kernels import ptx
+from gpuad import ptx
 
 ARCHS = ("sm_80", "sm_90")
 
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.skipif(_nvrtc_reason() is not None, reason=str(_nvrtc_r
 @pytest.fixture(scope="module")
 def cli_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ptx")
-    cmd = [sys.executable, "-m", "gpuad.kernels", "--ptx", "--arch", ",".join(ARCHS),
+    cmd = [sys.executable, "-m", "gpuad.ptx", "--ptx", "--arch", ",".join(ARCHS),
            "--out", str(out), "--report"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -128,17 +128,17 @@ def test_report_without_ptxas_says_so(tmp_path, monkeypatch):
 
 
 def test_cli_rejects_bad_arch(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "gpuad.kernels", "--ptx", "--arch", "ampere",
+    r = subprocess.run([sys.executable, "-m", "gpuad.ptx", "--ptx", "--arch", "ampere",
                         "--out", str(tmp_path), "--only", "ew_neg_float64_nd2"],
                        capture_output=True, text=True)
     assert r.returncode != 0 and "bad --arch" in r.stderr
 
 
 def test_cli_list_and_help():
-    r = subprocess.run([sys.executable, "-m", "gpuad.kernels", "--list"],
+    r = subprocess.run([sys.executable, "-m", "gpuad.ptx", "--list"],
                        capture_output=True, text=True)
     assert r.returncode == 0 and "ew_sin_float32_nd3_tangent" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "gpuad.kernels"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "gpuad.ptx"], capture_output=True, text=True)
     assert r.returncode == 2 and "--ptx" in r.stdout
 
 

@@ -389,6 +389,30 @@ def test_no_rule_is_looked_up_by_name(prim_names):
     assert found == [], "rules looked up by a primitive's name:\n" + "\n".join(found)
 
 
+def registry_reads(src):
+    """Lines that read the name -> primitive registry by key (``registry.get(name)``,
+    ``registry[name]``); listing it (``registry.items()``) is not a lookup."""
+    out = []
+    for node in ast.walk(ast.parse(src)):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("get", "__getitem__", "setdefault")
+                and isinstance(node.func.value, ast.Name) and node.func.value.id == "registry"):
+            out.append(node.lineno)
+        elif (isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load)
+                and isinstance(node.value, ast.Name) and node.value.id == "registry"):
+            out.append(node.lineno)
+    return out
+
+
+def test_no_module_reads_the_registry_by_name():
+    assert registry_reads("p = registry.get(name)\nq = registry['sin']\n") == [1, 2]
+    assert registry_reads("for n, p in sorted(registry.items()):\n    pass\n") == []
+    found = [f"{f.relative_to(ROOT)}:{line}" for f in _sources()
+             if f.relative_to(ROOT).as_posix() != "gpuad/primitive.py"
+             for line in registry_reads(f.read_text())]
+    assert found == [], "the registry read by a primitive's name: " + ", ".join(found)
+
+
 def test_eager_cpu_runs_the_function_the_primitive_declares(prim_names):
     """The cpu backend calls ``Primitive.numpy``: replacing it on the object changes
     what an eager op computes (nothing else maps the name to a function)."""

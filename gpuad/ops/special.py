@@ -27,7 +27,6 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from ..primitive import registry
 from .pointwise import _c, add, defpointwise, divide, exp, log, log1p, multiply, negative, square
 
 _SHIFT = 12
@@ -110,8 +109,7 @@ def polygamma_p(n):
     p = _polygamma.get(n)
     if p is None:
         name = "digamma" if n == 0 else f"polygamma{n}"
-        p = registry.get(name) or defpointwise(
-            name, polygamma_expr(n), lambda o, x, n=n: polygamma_p(n + 1).bind(x))
+        p = defpointwise(name, polygamma_expr(n), lambda o, x, n=n: polygamma_p(n + 1).bind(x))
         _polygamma[n] = p
     return p
 

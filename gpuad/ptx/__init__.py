@@ -1,6 +1,6 @@
 """Compile every kernel gpuad can emit to PTX, without a GPU; optionally ``ptxas -v`` them.
 
-``python -m gpuad.kernels --ptx --arch sm_80,sm_90 --out DIR [--report]``
+``python -m gpuad.ptx --ptx --arch sm_80,sm_90 --out DIR [--report]``
 
 Instances (see :func:`instances`):
 
@@ -34,20 +34,25 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
 
+from gpuad.ops.pointwise import (  # (the unary ones are made in a loop there)
+    abs_p, acos_p, acosh_p, add_p, asin_p, asinh_p, atan2_p, atan_p, atanh_p, cos_p, cosh_p,
+    div_p, erf_p, exp2_p, exp_p, expm1_p, log10_p, log1p_p, log2_p, log_p, maximum_p,
+    minimum_p, mul_p, neg_p, pow_p, reciprocal_p, sigmoid_p, sign_p, sin_p, sinh_p, sqrt_p,
+    square_p, sub_p, tan_p, tanh_p, where_p)
 from gpuad.primitive import registry  # filled by ``import gpuad`` (this package's parent)
 
 # The registry primitives with their own elementwise instances, tests and reference
-# values (tests/test_kernels.py), in the order of the instance list. Their expressions
-# and input kinds are read from the registry, never copied here; every other registry
-# expression is added by :func:`_registry_extras`.
-_TABLE_PRIMITIVES = (
-    "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh", "asinh",
-    "acosh", "atanh", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt",
-    "square", "reciprocal", "abs", "sign", "sigmoid", "pow", "maximum", "minimum", "where",
-    "clip", "erf", "add", "sub", "mul", "div", "neg",
-)
-# The one entry that is not a registry primitive: the composite min(max(x, lo), hi).
+# values (tests/test_kernels.py), in the order of the instance list, as objects: their
+# expressions and input kinds are read from them, never copied here; every other registry
+# expression is added by :func:`_registry_extras`. ``clip`` is the one entry that is not
+# a registry primitive: the composite min(max(x, lo), hi).
 _CLIP = ("min(max(a0, a1), a2)", "fff")
+_TABLE_PRIMITIVES = (
+    sin_p, cos_p, tan_p, asin_p, acos_p, atan_p, atan2_p, sinh_p, cosh_p, tanh_p, asinh_p,
+    acosh_p, atanh_p, exp_p, exp2_p, expm1_p, log_p, log2_p, log10_p, log1p_p, sqrt_p,
+    square_p, reciprocal_p, abs_p, sign_p, sigmoid_p, pow_p, maximum_p, minimum_p, where_p,
+    "clip", erf_p, add_p, sub_p, mul_p, div_p, neg_p,
+)
 
 
 def _input_kinds(p) -> str:
@@ -63,15 +68,14 @@ def _input_kinds(p) -> str:
 
 def _pointwise_table() -> dict:
     out = {}
-    for name in _TABLE_PRIMITIVES:
-        if name == "clip":
-            out[name] = _CLIP
-            continue
-        p = registry.get(name)
-        if p is None or not p.expr:
-            raise RuntimeError(f"gpuad.kernels.ptx: {name!r} is not a registry primitive "
-                               "with a kernel expression; update _TABLE_PRIMITIVES")
-        out[name] = (p.expr, _input_kinds(p))
+    for p in _TABLE_PRIMITIVES:
+        if p == "clip":
+            out[p] = _CLIP
+        elif not p.expr:
+            raise RuntimeError(f"gpuad.ptx: {p.name!r} has no kernel expression; "
+                               "update _TABLE_PRIMITIVES")
+        else:
+            out[p.name] = (p.expr, _input_kinds(p))
     return out
 
 
@@ -212,7 +216,7 @@ def instances(include_registry: bool = True) -> list[tuple]:
 
 
 def _eigh_max_k():
-    from .small_linalg import EIGH_MAX_K
+    from gpuad.kernels.small_linalg import EIGH_MAX_K
     return EIGH_MAX_K
 
 
@@ -220,7 +224,7 @@ def _build(kind, spec):
     """(python kernel function, numba argument types) for an instance."""
     from numba import from_dtype, types
 
-    from . import elementwise, reduction, small_linalg
+    from gpuad.kernels import elementwise, reduction, small_linalg
 
     if kind == "elementwise":
         expr, in_kinds, ndim, dt = spec
@@ -265,7 +269,7 @@ def _build(kind, spec):
         ints = {"det": 1, "inv": 1, "solve": 2, "eigh": 2}[name]
         return fn, (a,) * nargs + (types.int64,) * ints
     if kind == "rows":  # a whole-plan row kernel of gpuad.jit
-        from . import cache
+        from gpuad.kernels import cache
         src, ins, args, outs = spec
         fn = cache.load_source("rows", src).rowplan
         arr = lambda d, nd, ro: types.Array(from_dtype(np.dtype(d)), nd, "C", readonly=ro)  # noqa: E731

@@ -1,4 +1,4 @@
-"""``python -m gpuad.kernels --ptx --arch sm_80,sm_90 --out DIR [--report]``."""
+"""``python -m gpuad.ptx --ptx --arch sm_80,sm_90 --out DIR [--report]``."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,7 @@ import sys
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m gpuad.kernels",
+        prog="python -m gpuad.ptx",
         description="Compile every kernel gpuad can emit to PTX (no GPU needed); with "
                     "--report, print ptxas registers / spills / shared memory per kernel.")
     ap.add_argument("--ptx", action="store_true", help="compile the kernels to PTX")
@@ -20,7 +20,7 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default=None, help="only kernels whose name contains this")
     ap.add_argument("--list", action="store_true", help="list the kernel instances and exit")
     args = ap.parse_args(argv)
-    from . import ptx
+    import gpuad.ptx as ptx
     if args.list:
         for label, kind, _ in ptx.instances():
             print(f"{kind:<12} {label}")
