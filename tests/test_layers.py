@@ -135,6 +135,15 @@ def test_every_module_has_a_layer(graph):
     assert not missing, f"modules in no layer (add them to LAYERS here and in docs/design.md): {missing}"
 
 
+def test_every_package_folder_is_packaged():
+    # a wheel carries only the packages pyproject.toml lists (no discovery)
+    import tomllib
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {module_name(f.parent / "__init__.py") for f in (ROOT / "gpuad").rglob("__init__.py")}
+    folders |= {"gpuad.kernels"}
+    assert folders == listed, (sorted(folders - listed), sorted(listed - folders))
+
+
 def test_kernels_folder_holds_only_the_kernel_templates(graph):
     # kernels/ imports nothing above its templates (the PTX tool, which traces jit
     # programs, is gpuad/ptx/ in the tools floor)
