@@ -69,10 +69,10 @@ class Trace:
         self.level = None
 
     def lift(self, x):  # pragma: no cover - abstract
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} does not define lift")
 
     def process(self, prim, tracers, params):  # pragma: no cover - abstract
-        raise NotImplementedError
+        raise NotImplementedError(f"{prim.name}: {type(self).__name__} does not define process")
 
     def process_custom_jvp_call(self, fun, jvp, tracers):
         """``fun(*tracers)`` for a ``custom_jvp`` function whose JVP rule is
