@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import core, launches
 from .backends import get_backend
+from .backends.base import CURRENT
 from .errors import GpuadValueError
 from .tape import Node
 from .tensor import Tensor
@@ -20,7 +21,10 @@ def eval_prim(prim, args, params):
                 f"{prim.name}: all tensor arguments must be on one device, got {device!r} and {d!r}; "
                 "move them with Tensor.to(device)")
     backend = get_backend(device)
-    with backend.activate():  # the op runs on its tensors' device (NOTE [device names])
+    current = backend.activate()  # the op runs on its tensors' device (NOTE [device names])
+    if current is CURRENT:  # already current (always on cpu): skip the with's two calls
+        return _eval_on(prim, args, params, backend, device)
+    with current:
         return _eval_on(prim, args, params, backend, device)
 
 

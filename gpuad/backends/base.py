@@ -10,7 +10,7 @@ import contextlib
 
 import numpy as np
 
-_CURRENT = contextlib.nullcontext()  # activate() when the device is current already
+CURRENT = contextlib.nullcontext()  # activate() when the device is current already
 
 
 class Backend:
@@ -26,7 +26,7 @@ class Backend:
     def activate(self):
         """A context manager that makes this backend's device current for array
         creation, array-module calls and kernel launches (cheap when it is already)."""
-        return _CURRENT
+        return CURRENT
 
     # -- availability -------------------------------------------------------------
     @classmethod

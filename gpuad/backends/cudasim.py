@@ -16,7 +16,7 @@ import importlib.util
 import numpy as np
 
 from . import counting, simcupy
-from .base import _CURRENT, Backend
+from .base import CURRENT, Backend
 
 
 class KernelBackend(Backend):
@@ -44,7 +44,7 @@ class KernelBackend(Backend):
     # -- devices ------------------------------------------------------------------
     def activate(self):
         if self._get_device() == self.index:
-            return _CURRENT
+            return CURRENT
         return self._Device(self.index)
 
     def asarray(self, data, dtype=None):
