@@ -233,3 +233,17 @@ def test_non_float_arg_not_differentiated_is_fine():
     x = T([1.0, 2.0, 3.0])
     g = ad.grad(lambda a, idx: ad.sum(a[idx] ** 2), argnums=0)(x, T(np.array([0, 2, 2])))
     np.testing.assert_allclose(g.numpy(), [2.0, 0.0, 12.0])
+
+
+def test_op_argument_list_holding_tensors():
+    # as jnp.reshape([x, y]) and torch's ops refuse it; ad.tensor / ad.stack build one tensor
+    x = T([1.0, 2.0])
+    with raises(TypeError, r"reshape", r"'x'", r"list or tuple holding tensors", r"ad\.stack"):
+        ad.reshape([x, x], (4,))
+    with raises(TypeError, r"expand_dims", r"list or tuple holding tensors"):
+        ad.expand_dims((x[0], x[1]), 0)
+    np.testing.assert_allclose(ad.reshape(ad.tensor([x, x]), (4,)).numpy(), [1, 2, 1, 2])
+    # under a transform the traced values stack into one tensor
+    g = ad.jacfwd(lambda t: ad.tensor([t[0] * t[1], ad.sin(t[0])]))(x)
+    np.testing.assert_allclose(g.numpy(), [[2.0, 1.0], [np.cos(1.0), 0.0]])
+    still_works()

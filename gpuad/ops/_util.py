@@ -60,8 +60,8 @@ def to_tensor(x, fn, arg, device=None, dtype=None):
     if isinstance(x, TensorBase):
         return x
     if holds_tensors(x):  # jnp's functions refuse lists too; ad.tensor stacks them
-        raise GpuadTypeError(f"{fn}: argument '{arg}' is a list holding tensors; make it one "
-                             f"tensor first (ad.stack or ad.tensor)")
+        raise GpuadTypeError(f"{fn}: argument '{arg}' is a list or tuple holding tensors; "
+                             f"make it one tensor first (ad.stack or ad.tensor)")
     try:
         return from_data(x, as_dtype(dtype, fn), device)
     except (TypeError, ValueError) as e:
