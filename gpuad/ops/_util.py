@@ -77,7 +77,11 @@ def coerce(fn, *args, names=None, floating=False):
     scalars are weakly typed: they take the tensors' dtype)."""
     # concrete tensors that already agree need nothing (the eager hot path: an eager
     # matmul of two small vectors spent a third of its time here)
-    if args and all(type(a) is Tensor for a in args):
+    if args and not args[1:]:  # one argument (a reduction, a unary function)
+        a0 = args[0]
+        if type(a0) is Tensor and (not floating or a0._data.dtype.kind in "fc"):
+            return [a0]
+    elif args and all(type(a) is Tensor for a in args):
         a0 = args[0]
         device, dt = a0._device, a0._data.dtype
         if (all(a._device == device and a._data.dtype == dt for a in args)

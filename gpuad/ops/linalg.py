@@ -231,29 +231,29 @@ def diagonal(x, offset=0, axis1=-2, axis2=-1):
 def matmul(x1, x2):
     """Matrix product with NumPy semantics (1-D operands, broadcast batch dims)."""
     a, b = coerce("matmul", x1, x2)
-    if a.ndim == 0 or b.ndim == 0:
+    sa, sb = a.shape, b.shape  # read once: each .shape / .ndim of a tensor is a call
+    na, nb = len(sa), len(sb)
+    if na == 0 or nb == 0:
         raise GpuadValueError("matmul: arguments must have at least 1 dim; use multiply for scalars")
-    ka = a.shape[-1]
-    kb = b.shape[-2] if b.ndim >= 2 else b.shape[0]
+    ka = sa[-1]
+    kb = sb[-2] if nb >= 2 else sb[0]
     if ka != kb:
-        raise GpuadValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned "
+        raise GpuadValueError(f"matmul: shapes {sa} and {sb} are not aligned "
                               f"(contracted dims {ka} != {kb})")
-    if a.ndim == 1 and b.ndim == 1:
+    if na == 1 and nb == 1:
         return einsum_p.bind(a, b, subscripts="i,i->")
-    if b.ndim == 1:
-        nb = a.ndim - 2
-        bt = _fresh(nb, "ijk")
+    if nb == 1:
+        bt = _fresh(na - 2, "ijk")
         return einsum_p.bind(a, b, subscripts=f"{bt}ik,k->{bt}i")
-    if a.ndim == 1:
-        nb = b.ndim - 2
-        bt = _fresh(nb, "ijk")
+    if na == 1:
+        bt = _fresh(nb - 2, "ijk")
         return einsum_p.bind(a, b, subscripts=f"k,{bt}kj->{bt}j")
-    batch = broadcast_shapes("matmul", a.shape[:-2], b.shape[:-2])
+    batch = broadcast_shapes("matmul", sa[:-2], sb[:-2])
     from .shape import broadcast_to
-    if tuple(a.shape[:-2]) != batch:
-        a = broadcast_to(a, batch + tuple(a.shape[-2:]))
-    if tuple(b.shape[:-2]) != batch:
-        b = broadcast_to(b, batch + tuple(b.shape[-2:]))
+    if tuple(sa[:-2]) != batch:
+        a = broadcast_to(a, batch + tuple(sa[-2:]))
+    if tuple(sb[:-2]) != batch:
+        b = broadcast_to(b, batch + tuple(sb[-2:]))
     bt = _fresh(len(batch), "ijk")
     return einsum_p.bind(a, b, subscripts=f"{bt}ik,{bt}kj->{bt}ij")
 
