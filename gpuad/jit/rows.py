@@ -19,7 +19,7 @@ jit: 43 and 89 ms in the same run).
 (``Primitive.rows``, declared in its block under ``gpuad/ops``), and says which vars
 carry rows ("R": axis 0 is the row axis, of size N). Everything else
 must not depend on the rows at all ("C": constants, and values computed only from
-them, which broadcast over the rows). A primitive without a rule here, or a rule that
+them, which broadcast over the rows). A primitive without a row rule, or a rule that
 does not hold, makes the plan run untiled: the analysis is conservative, never wrong.
 """
 from __future__ import annotations

@@ -47,20 +47,19 @@ def _from_any(data):
 def from_data(data, dtype=None, device=None, requires_grad=False):
     """A tensor holding ``data`` (a number, nested list, NumPy/CuPy array or DLPack
     producer; not a gpuad tensor); ``dtype`` already normalized or None."""
-    dt = dtype
     dev = _device(device)
     be = get_backend(dev)
     raw = _from_any(data)
     try:
         if type(raw).__module__.startswith("cupy") and device_kind(dev) != "cuda":
             raw = raw.get()
-        if dt is None and not hasattr(raw, "dtype"):
+        if dtype is None and not hasattr(raw, "dtype"):
             probe = np.asarray(raw)
             if probe.dtype.kind not in "biufc":
                 raise GpuadTypeError(f"tensor: argument 'data' must be numeric, got dtype {probe.dtype}")
             arr = be.asarray(probe)
         else:
-            arr = be.asarray(raw, dtype=dt)
+            arr = be.asarray(raw, dtype=dtype)
     except (TypeError, ValueError) as e:
         if isinstance(e, GpuadTypeError):
             raise
@@ -173,5 +172,3 @@ def arange(start, stop=None, step=1, dtype=None, device=None):
         arr = be.xp.arange(start, stop, step, dtype=dt or default_float)
     launches.record_dispatch("arange", dev)  # on a GPU the kernels count themselves
     return Tensor._make(arr, dev)
-
-

@@ -7,11 +7,11 @@ import numbers
 
 import numpy as np
 
+from .. import launches
 from ..backends import check_name, get_backend
 from ..dtypes import as_dtype, default_float
 from ..errors import GpuadTypeError, GpuadValueError
 from ..tensor import Tensor, TensorBase
-from .. import launches
 from ._util import broadcast_shapes, coerce
 from .constants import (_device, arange, empty, empty_like, eye, from_data, full, full_like,
                         holds_tensors, ones, ones_like, zeros, zeros_like)

@@ -14,11 +14,11 @@ from .indexing import slice_axis
 from .pointwise import (_c, abs, abs2, add, astype, divide, equal, exp, greater, less, log,
                         logical_not, multiply, safe_sqrt, stop_gradient, subtract, where)
 from .shape import concat, flip, flip_p, permute_dims, reshape, squeeze
-from .structural import _keep, _reduction, batch_unary_axes, sum_p
+from .structural import batch_unary_axes, defreduction, sum_p, with_reduced_axes
 
 
 # -- prod -----------------------------------------------------------------------
-prod_p = _reduction("prod", np.prod)
+prod_p = defreduction("prod", np.prod)
 
 
 def _excl_cumprod(x):
@@ -66,7 +66,7 @@ def _prod_jvp(p, t, axes, keepdims):
 
 
 def _prod_vjp(ct, out, x, axes, keepdims):
-    return (multiply(_keep(ct, x.shape, axes, keepdims), _prod_grad(x, axes)),)
+    return (multiply(with_reduced_axes(ct, x.shape, axes, keepdims), _prod_grad(x, axes)),)
 
 
 prod_p.jvp = _prod_jvp
@@ -75,10 +75,10 @@ prod_p.vjp = _prod_vjp
 
 # -- max / min: the derivative is shared evenly among tied extrema --------------
 def _extremum(name, numpy):
-    p = _reduction(name, numpy)
+    p = defreduction(name, numpy)
 
     def mask(out, x, axes, keepdims):
-        m = astype(equal(x, _keep(out, x.shape, axes, keepdims)), x.dtype)
+        m = astype(equal(x, with_reduced_axes(out, x.shape, axes, keepdims)), x.dtype)
         return divide(m, sum_p.bind(m, axes=axes, keepdims=True))
 
     def jvp(p_, t, axes, keepdims):
@@ -87,7 +87,8 @@ def _extremum(name, numpy):
                                keepdims=keepdims)
 
     def vjp(ct, out, x, axes, keepdims):
-        return (multiply(_keep(ct, x.shape, axes, keepdims), mask(out, x, axes, keepdims)),)
+        return (multiply(with_reduced_axes(ct, x.shape, axes, keepdims),
+                         mask(out, x, axes, keepdims)),)
 
     p.jvp, p.vjp = jvp, vjp
     return p

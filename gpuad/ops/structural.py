@@ -166,7 +166,7 @@ astype_p.rows = ELEMENTWISE
 
 
 # -- reduce_sum ----------------------------------------------------------------
-def _keep(ct, x_shape, axes, keepdims):
+def with_reduced_axes(ct, x_shape, axes, keepdims):
     """Re-insert the reduced axes of ``ct`` as size 1 (undo keepdims=False)."""
     if keepdims:
         return ct
@@ -175,13 +175,13 @@ def _keep(ct, x_shape, axes, keepdims):
 
 
 def _expand_back(ct, x_shape, axes, keepdims):
-    c = _keep(ct, x_shape, axes, keepdims)
+    c = with_reduced_axes(ct, x_shape, axes, keepdims)
     if tuple(c.shape) == tuple(x_shape):
         return c
     return broadcast_to_p.bind(c, shape=tuple(x_shape))
 
 
-def _reduction(op, numpy):
+def defreduction(op, numpy):
     # ``op``: the kernel template's combining operator (and the array module's function
     # of that name); ``numpy``: the NumPy function eager cpu calls run
     def impl(be, x, axes, keepdims):
@@ -197,7 +197,7 @@ def _reduction_rows(ins, out, r, n, params):  # rows stay apart unless axis 0 is
 
 
 # sum is linear
-sum_p = _reduction("sum", np.sum)
+sum_p = defreduction("sum", np.sum)
 sum_p.jvp = lambda p, t, axes, keepdims: (sum_p.bind(p[0], axes=axes, keepdims=keepdims),
                                           sum_p.bind(t[0], axes=axes, keepdims=keepdims))
 sum_p.vjp = lambda ct, out, x, axes, keepdims: (_expand_back(ct, x.shape, axes, keepdims),)
